@@ -1,0 +1,39 @@
+package fs
+
+import (
+	"context"
+
+	"github.com/snapfs/snapfs/lvm"
+)
+
+// LVM is what the tree needs from LVM: one report for the whole state, and
+// the five changes the tree allows. *lvm.Client implements it.
+type LVM interface {
+	Report(ctx context.Context, vgs []string) (*lvm.Report, error)
+	CreateSnapshot(ctx context.Context, vg, origin, name string, size lvm.SizeSpec) error
+	Remove(ctx context.Context, vg, name string) error
+	Rename(ctx context.Context, vg, oldName, newName string) error
+	Merge(ctx context.Context, vg, name string) error
+	Extend(ctx context.Context, vg, name, size string) error
+}
+
+// DeviceMapper reads the live status of a device-mapper device without
+// spawning a process. *lvm.DeviceMapper implements it. A missing device is an
+// error wrapping lvm.ErrNotFound.
+type DeviceMapper interface {
+	TableStatus(name string) ([]lvm.Target, error)
+}
+
+// Domain is a Xen domain that uses a logical volume as one of its disks.
+type Domain struct {
+	Name  string
+	State string // running, blocked, paused, shutdown, crashed, dying
+}
+
+// Domains tells which Xen domains use a block device. A nil Domains means the
+// host has no Xen: every domu file is empty.
+type Domains interface {
+	// Using returns the domains with a disk on block device major:minor,
+	// sorted by name.
+	Using(ctx context.Context, major, minor int) ([]Domain, error)
+}

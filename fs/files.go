@@ -1,0 +1,242 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// renderFunc renders a file's content from the current model.
+type renderFunc func(t *Tree) ([]byte, error)
+
+// infoFile is a read-only file whose content is rendered when it is opened,
+// into a handle that keeps it while the file stays open. It is opened with
+// FOPEN_DIRECT_IO, so reads are not cut at a stale st_size, and fstat on the
+// open file reports the handle's length.
+type infoFile struct {
+	gofs.Inode
+	fs     *FS
+	name   string
+	render renderFunc
+}
+
+var (
+	_ = (gofs.NodeOpener)((*infoFile)(nil))
+	_ = (gofs.NodeGetattrer)((*infoFile)(nil))
+	_ = (gofs.NodeSetattrer)((*infoFile)(nil))
+)
+
+func (f *FS) infoInode(ctx context.Context, parent *gofs.Inode, n uint64, name string, a *fuse.Attr, render renderFunc) *gofs.Inode {
+	node := &infoFile{fs: f, name: name, render: render}
+	data, _ := node.content()
+	fileAttr(a, n, 0o444, len(data))
+	return parent.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: n})
+}
+
+func fileAttr(a *fuse.Attr, n uint64, perm uint32, size int) {
+	a.Ino = n
+	a.Mode = syscall.S_IFREG | perm
+	a.Nlink = 1
+	a.Size = uint64(size)
+	a.SetTimes(&mounted, &mounted, &mounted)
+}
+
+func (n *infoFile) content() ([]byte, syscall.Errno) {
+	t, err := n.fs.current()
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	data, err := n.render(t)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return data, 0
+}
+
+func (n *infoFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	var data []byte
+	if h, ok := fh.(*contentHandle); ok {
+		data = h.data
+	} else {
+		var errno syscall.Errno
+		if data, errno = n.content(); errno != 0 {
+			return errno
+		}
+	}
+	fileAttr(&out.Attr, n.StableAttr().Ino, 0o444, len(data))
+	// The size follows the content, which changes: the attribute timeout
+	// stays 0, so the kernel never answers a stat from its cache.
+	return 0
+}
+
+func (n *infoFile) Setattr(context.Context, gofs.FileHandle, *fuse.SetAttrIn, *fuse.AttrOut) syscall.Errno {
+	return syscall.EPERM
+}
+
+func (n *infoFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
+		return nil, 0, syscall.EPERM
+	}
+	data, errno := n.content()
+	if errno != 0 {
+		return nil, 0, errno
+	}
+	return &contentHandle{data: data}, fuse.FOPEN_DIRECT_IO, 0
+}
+
+// contentHandle is one open of an infoFile: the content rendered at open.
+type contentHandle struct{ data []byte }
+
+var _ = (gofs.FileReader)((*contentHandle)(nil))
+
+func (h *contentHandle) Read(_ context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if off >= int64(len(h.data)) {
+		return fuse.ReadResultData(nil), 0
+	}
+	end := off + int64(len(dest))
+	if end > int64(len(h.data)) {
+		end = int64(len(h.data))
+	}
+	return fuse.ReadResultData(h.data[off:end]), 0
+}
+
+// renderVGFile renders a file of a VG directory.
+func renderVGFile(name string, v *VGEntry) []byte {
+	fields := vgFields(v)
+	if name == "status.json" {
+		return renderJSON(fields)
+	}
+	return renderText(fields)
+}
+
+// lvRenderer returns the renderer of file name in the directory of LV uuid.
+func (f *FS) lvRenderer(uuid, name string) renderFunc {
+	return func(t *Tree) ([]byte, error) {
+		e := t.LV(uuid)
+		if e == nil {
+			return nil, errGone
+		}
+		if !e.IsSnapshot() {
+			doms := f.domainsOf(e)
+			switch name {
+			case "domu":
+				return domuFile(doms), nil
+			case "status":
+				return renderText(originFields(e, doms)), nil
+			case "status.json":
+				return renderJSON(originFields(e, doms)), nil
+			}
+			return nil, fmt.Errorf("origin file %q: %w", name, errGone)
+		}
+		switch name {
+		case "origin":
+			return []byte(originName(e) + "\n"), nil
+		case "allocated":
+			return allocatedFile(snapshotStatus(f.dm, e)), nil
+		case "state":
+			return []byte(snapshotStatus(f.dm, e).State + "\n"), nil
+		case "domu":
+			return domuFile(f.domainsOf(e)), nil
+		case "status":
+			return renderText(snapshotFields(e, snapshotStatus(f.dm, e), f.domainsOf(e))), nil
+		case "status.json":
+			return renderJSON(snapshotFields(e, snapshotStatus(f.dm, e), f.domainsOf(e))), nil
+		}
+		return nil, fmt.Errorf("snapshot file %q: %w", name, errGone)
+	}
+}
+
+// ctlFile is a snapshot's write-only control file: each write is one
+// command, applied when the write arrives.
+type ctlFile struct {
+	gofs.Inode
+	fs   *FS
+	uuid string
+}
+
+var (
+	_ = (gofs.NodeOpener)((*ctlFile)(nil))
+	_ = (gofs.NodeGetattrer)((*ctlFile)(nil))
+	_ = (gofs.NodeSetattrer)((*ctlFile)(nil))
+)
+
+func (f *FS) ctlInode(ctx context.Context, parent *gofs.Inode, e *LVEntry, a *fuse.Attr) *gofs.Inode {
+	n := ino("lv", e.LV.UUID, "ctl")
+	f.ctlAttr(a, n)
+	return parent.NewInode(ctx, &ctlFile{fs: f, uuid: e.LV.UUID}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: n})
+}
+
+func (f *FS) ctlAttr(a *fuse.Attr, n uint64) {
+	perm := uint32(0o200)
+	if f.opts.AdminGID >= 0 {
+		perm = 0o220
+		a.Gid = uint32(f.opts.AdminGID)
+	}
+	fileAttr(a, n, perm, 0)
+}
+
+func (n *ctlFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if _, err := n.fs.lookupLV(n.uuid); err != nil {
+		return toErrno(err)
+	}
+	n.fs.ctlAttr(&out.Attr, n.StableAttr().Ino)
+	return 0
+}
+
+// Setattr accepts only the truncation to zero that `echo cmd > ctl` asks for.
+func (n *ctlFile) Setattr(ctx context.Context, _ gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if sz, ok := in.GetSize(); !ok || sz != 0 {
+		return syscall.EPERM
+	}
+	n.fs.ctlAttr(&out.Attr, n.StableAttr().Ino)
+	return 0
+}
+
+// Open allows writing only: reading ctl is refused with EACCES, as its mode
+// says, also for root (which the kernel lets past the mode bits).
+func (n *ctlFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if flags&syscall.O_ACCMODE != syscall.O_WRONLY {
+		return nil, 0, syscall.EACCES
+	}
+	return &ctlHandle{node: n}, fuse.FOPEN_DIRECT_IO, 0
+}
+
+// ctlHandle is one open of ctl.
+type ctlHandle struct {
+	node *ctlFile
+	mu   sync.Mutex
+}
+
+var _ = (gofs.FileWriter)((*ctlHandle)(nil))
+
+func (h *ctlHandle) Write(ctx context.Context, data []byte, _ int64) (uint32, syscall.Errno) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f := h.node.fs
+	where := h.node.uuid
+	if e, err := f.lookupLV(h.node.uuid); err == nil {
+		where = e.String()
+	}
+	errno := f.change(ctx, "ctl", where+": "+string(trimNewline(data)), func(lctx context.Context) error {
+		e, err := f.lookupLV(h.node.uuid)
+		if err != nil {
+			return err
+		}
+		return f.control(lctx, e, data)
+	})
+	if errno != 0 {
+		return 0, errno
+	}
+	return uint32(len(data)), 0
+}
+
+func trimNewline(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		return b[:n-1]
+	}
+	return b
+}

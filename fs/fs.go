@@ -1,0 +1,249 @@
+// Package fs shows LVM volume groups as a FUSE directory tree: volume groups,
+// their origin LVs, and the snapshots of each origin, with files that render
+// their state and a ctl file that merges or extends a snapshot.
+//
+// The package holds a pure model of the tree (Tree, built from one LVM report)
+// apart from the go-fuse node types that render it. Nodes only translate: they
+// look their LV up in the current model by UUID, call the operations in ops.go,
+// and map errors to errno in exactly one place (toErrno). LVM and device-mapper
+// are reached through the small interfaces in backend.go.
+package fs
+
+import (
+	"context"
+	"errors"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/snapfs/snapfs/lvm"
+)
+
+// Options configure the tree.
+type Options struct {
+	// VGs limits the tree to these volume groups; empty means all.
+	VGs []string
+	// SnapshotSize is the COW size of a snapshot taken with mkdir.
+	SnapshotSize lvm.SizeSpec
+	// OriginSnapshotSize overrides SnapshotSize per origin, keyed "vg/lv".
+	OriginSnapshotSize map[string]lvm.SizeSpec
+	// AdminGID, when >= 0, is the group whose members may change snapshots:
+	// directories and ctl are group-writable by it.
+	AdminGID int
+	// MaxAge is how old the model may be before an access refreshes it.
+	MaxAge time.Duration
+	// Logger receives the audit and warning lines.
+	Logger *slog.Logger
+}
+
+// FS is the snapfs tree: the current model, the backends, and the root node.
+type FS struct {
+	opts    Options
+	lvm     LVM
+	dm      DeviceMapper
+	domains Domains
+	log     *slog.Logger
+	root    *rootNode
+
+	refreshMu sync.Mutex // one report at a time; waiters reuse its result
+
+	mu     sync.Mutex // guards the fields below
+	tree   *Tree
+	taken  time.Time
+	warned map[string]bool
+	vgLock map[string]*sync.Mutex
+}
+
+// New builds the tree. dm and domains may be nil.
+func New(l LVM, dm DeviceMapper, domains Domains, opts Options) *FS {
+	if opts.MaxAge <= 0 {
+		opts.MaxAge = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	f := &FS{
+		opts: opts, lvm: l, dm: dm, domains: domains, log: opts.Logger,
+		warned: map[string]bool{}, vgLock: map[string]*sync.Mutex{},
+	}
+	f.root = &rootNode{fs: f}
+	return f
+}
+
+// Root is the node to mount.
+func (f *FS) Root() gofs.InodeEmbedder { return f.root }
+
+// current returns the model, refreshed when it is older than MaxAge.
+func (f *FS) current() (*Tree, error) {
+	f.mu.Lock()
+	t, taken := f.tree, f.taken
+	f.mu.Unlock()
+	if t != nil && time.Since(taken) < f.opts.MaxAge {
+		return t, nil
+	}
+	return f.refresh(false)
+}
+
+// refresh reads LVM again. A caller that waited for a refresh that started
+// after it asked reuses that one's result, so a burst of accesses costs one
+// report. With force, the model is read anew even if it is young (after a
+// change snapfs made).
+func (f *FS) refresh(force bool) (*Tree, error) {
+	asked := time.Now()
+	f.refreshMu.Lock()
+	defer f.refreshMu.Unlock()
+
+	f.mu.Lock()
+	old, taken := f.tree, f.taken
+	f.mu.Unlock()
+	if old != nil && (taken.After(asked) || (!force && time.Since(taken) < f.opts.MaxAge)) {
+		return old, nil
+	}
+
+	// LVM commands never get the FUSE request's context: an interrupted ls
+	// must not kill a report other callers wait for.
+	ctx := context.Background()
+	r, err := f.lvm.Report(ctx, f.opts.VGs)
+	if err != nil && len(f.opts.VGs) > 0 && errors.Is(err, lvm.ErrNotFound) {
+		// A configured VG is missing: show the others rather than none.
+		f.warnOnce("vgs:"+err.Error(), "a configured volume group is missing", "err", err)
+		r, err = f.lvm.Report(ctx, nil)
+	}
+	if err != nil {
+		f.log.Error("reading LVM state", "err", err)
+		if old != nil {
+			return old, nil
+		}
+		return nil, err
+	}
+	t := BuildTree(r, f.opts.VGs)
+	f.mu.Lock()
+	f.tree, f.taken = t, time.Now()
+	f.mu.Unlock()
+	for _, name := range t.Hidden {
+		f.warnOnce("hidden:"+name, "LV left out: its name is a fixed file name of the directory it would appear in", "lv", name)
+	}
+	if old != nil {
+		go f.invalidate(old, t)
+	}
+	return t, nil
+}
+
+// invalidate tells the kernel about entries that vanished or moved between
+// two models, so cached dentries do not outlive the LV. It runs in its own
+// goroutine, never inside a FUSE call.
+func (f *FS) invalidate(old, cur *Tree) {
+	rootInode := f.root.EmbeddedInode()
+	for _, v := range old.VGs {
+		vgInode := rootInode.GetChild(v.VG.Name)
+		if cur.VG(v.VG.Name) == nil {
+			if vgInode != nil {
+				rootInode.NotifyEntry(v.VG.Name)
+			}
+			continue
+		}
+		if vgInode == nil {
+			continue
+		}
+		for _, o := range v.Origins {
+			invalidateLV(vgInode, o, cur)
+		}
+	}
+}
+
+// invalidateLV notifies the kernel for e and the snapshots below it when
+// they are gone from cur or shown elsewhere now.
+func invalidateLV(parent *gofs.Inode, e *LVEntry, cur *Tree) {
+	now := cur.LV(e.LV.UUID)
+	moved := now == nil || now.LV.Name != e.LV.Name ||
+		(now.Parent == nil) != (e.Parent == nil) ||
+		(now.Parent != nil && now.Parent.LV.UUID != e.Parent.LV.UUID)
+	child := parent.GetChild(e.LV.Name)
+	if moved {
+		if child != nil {
+			parent.NotifyEntry(e.LV.Name)
+		}
+		return
+	}
+	if child == nil {
+		return
+	}
+	for _, s := range e.Snaps {
+		invalidateLV(child, s, cur)
+	}
+}
+
+func (f *FS) warnOnce(key, msg string, args ...any) {
+	f.mu.Lock()
+	seen := f.warned[key]
+	f.warned[key] = true
+	f.mu.Unlock()
+	if !seen {
+		f.log.Warn(msg, args...)
+	}
+}
+
+// lockVG serializes changes to one volume group.
+func (f *FS) lockVG(vg string) func() {
+	f.mu.Lock()
+	l := f.vgLock[vg]
+	if l == nil {
+		l = &sync.Mutex{}
+		f.vgLock[vg] = l
+	}
+	f.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// ino derives a stable inode number from identifying strings (an LV UUID and
+// a file name), so inode numbers survive remounts. 0 and 1 are reserved.
+func ino(parts ...string) uint64 {
+	h := fnv.New64a()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	n := h.Sum64()
+	if n <= 1 {
+		n += 2
+	}
+	return n
+}
+
+// domainsOf returns the Xen domains using e, or none when Xen is off or e is
+// not active.
+func (f *FS) domainsOf(e *LVEntry) []Domain {
+	if f.domains == nil || e.LV.KernelMajor < 0 || (e.LV.KernelMajor == 0 && e.LV.KernelMinor == 0) {
+		return nil
+	}
+	doms, err := f.domains.Using(context.Background(), e.LV.KernelMajor, e.LV.KernelMinor)
+	if err != nil {
+		f.warnOnce("domains:"+err.Error(), "reading Xen domains", "err", err)
+		return nil
+	}
+	return doms
+}
+
+// MountOptions are the go-fuse options snapfs mounts with. The kernel checks
+// permissions (default_permissions) against the modes the nodes report.
+func MountOptions(allowOther, debug bool) *gofs.Options {
+	entry := dirTimeout
+	return &gofs.Options{
+		EntryTimeout: &entry,
+		// AttrTimeout stays nil: directories set one second, files none,
+		// since a file's size follows its content.
+		MountOptions: fuse.MountOptions{
+			AllowOther:  allowOther,
+			FsName:      "snapfs",
+			Name:        "snapfs",
+			Options:     []string{"default_permissions"},
+			DirectMount: true,
+			Debug:       debug,
+		},
+	}
+}

@@ -1,0 +1,400 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// The node types only translate between FUSE and the model: each looks its
+// volume group or LV up in the current model, by name for a VG and by UUID
+// for an LV, so a renamed LV keeps its node and inode number.
+
+// refusals answers every change a directory does not offer with EPERM, so
+// that go-fuse's silent-success defaults never apply.
+type refusals struct{}
+
+var (
+	_ = (gofs.NodeUnlinker)((*refusals)(nil))
+	_ = (gofs.NodeCreater)((*refusals)(nil))
+	_ = (gofs.NodeMknoder)((*refusals)(nil))
+	_ = (gofs.NodeSymlinker)((*refusals)(nil))
+	_ = (gofs.NodeLinker)((*refusals)(nil))
+	_ = (gofs.NodeSetattrer)((*refusals)(nil))
+)
+
+func (refusals) Unlink(context.Context, string) syscall.Errno { return syscall.EPERM }
+func (refusals) Create(context.Context, string, uint32, uint32, *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	return nil, nil, 0, syscall.EPERM
+}
+func (refusals) Mknod(context.Context, string, uint32, uint32, *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, syscall.EPERM
+}
+func (refusals) Symlink(context.Context, string, string, *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, syscall.EPERM
+}
+func (refusals) Link(context.Context, gofs.InodeEmbedder, string, *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, syscall.EPERM
+}
+func (refusals) Setattr(context.Context, gofs.FileHandle, *fuse.SetAttrIn, *fuse.AttrOut) syscall.Errno {
+	return syscall.EPERM
+}
+
+// dirTimeout is how long the kernel may cache a directory's attributes and
+// any entry. Together with the model's MaxAge it bounds how long a change made
+// behind snapfs's back stays unseen. Files get no attribute caching: their
+// size follows their content.
+const dirTimeout = time.Second
+
+// dirAttr fills the attributes of a directory.
+func (f *FS) dirAttr(a *fuse.Attr, n uint64, t time.Time, subdirs int) {
+	a.Ino = n
+	a.Mode = syscall.S_IFDIR | 0o755
+	if f.opts.AdminGID >= 0 {
+		a.Mode = syscall.S_IFDIR | 0o775
+		a.Gid = uint32(f.opts.AdminGID)
+	}
+	a.Nlink = uint32(2 + subdirs)
+	if !t.IsZero() {
+		a.SetTimes(&t, &t, &t)
+	}
+}
+
+// mounted is when snapfs started: the time of the root and VG directories.
+var mounted = time.Now()
+
+// ---- root ----
+
+type rootNode struct {
+	gofs.Inode
+	refusals
+	fs *FS
+}
+
+var (
+	_ = (gofs.NodeLookuper)((*rootNode)(nil))
+	_ = (gofs.NodeReaddirer)((*rootNode)(nil))
+	_ = (gofs.NodeGetattrer)((*rootNode)(nil))
+	_ = (gofs.NodeMkdirer)((*rootNode)(nil))
+	_ = (gofs.NodeRmdirer)((*rootNode)(nil))
+	_ = (gofs.NodeRenamer)((*rootNode)(nil))
+)
+
+func (n *rootNode) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	t, err := n.fs.current()
+	if err != nil {
+		return toErrno(err)
+	}
+	n.fs.dirAttr(&out.Attr, 1, mounted, len(t.VGs))
+	out.SetTimeout(dirTimeout)
+	return 0
+}
+
+func (n *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	t, err := n.fs.current()
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	v := t.VG(name)
+	if v == nil {
+		return nil, syscall.ENOENT
+	}
+	out.SetAttrTimeout(dirTimeout)
+	return n.fs.vgInode(ctx, &n.Inode, v, &out.Attr), 0
+}
+
+func (n *rootNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	t, err := n.fs.current()
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	entries := make([]fuse.DirEntry, 0, len(t.VGs))
+	for _, v := range t.VGs {
+		entries = append(entries, fuse.DirEntry{Name: v.VG.Name, Mode: syscall.S_IFDIR, Ino: vgIno(v)})
+	}
+	return gofs.NewListDirStream(entries), 0
+}
+
+func (n *rootNode) Mkdir(ctx context.Context, name string, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, n.fs.change(ctx, "mkdir", name, func(context.Context) error {
+		return fmt.Errorf("mkdir at the root (volume groups are made with vgcreate): %w", errNotAllowed)
+	})
+}
+
+func (n *rootNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return n.fs.change(ctx, "rmdir", name, func(context.Context) error {
+		return fmt.Errorf("rmdir of volume group %s: %w", name, errNotAllowed)
+	})
+}
+
+func (n *rootNode) Rename(ctx context.Context, name string, _ gofs.InodeEmbedder, newName string, _ uint32) syscall.Errno {
+	return n.fs.change(ctx, "rename", name, func(context.Context) error {
+		return fmt.Errorf("rename of volume group %s to %s: %w", name, newName, errNotAllowed)
+	})
+}
+
+// ---- volume group ----
+
+type vgNode struct {
+	gofs.Inode
+	refusals
+	fs   *FS
+	name string
+}
+
+var (
+	_ = (gofs.NodeLookuper)((*vgNode)(nil))
+	_ = (gofs.NodeReaddirer)((*vgNode)(nil))
+	_ = (gofs.NodeGetattrer)((*vgNode)(nil))
+	_ = (gofs.NodeMkdirer)((*vgNode)(nil))
+	_ = (gofs.NodeRmdirer)((*vgNode)(nil))
+	_ = (gofs.NodeRenamer)((*vgNode)(nil))
+)
+
+func vgIno(v *VGEntry) uint64 { return ino("vg", v.VG.UUID) }
+
+func (f *FS) vgInode(ctx context.Context, parent *gofs.Inode, v *VGEntry, a *fuse.Attr) *gofs.Inode {
+	f.dirAttr(a, vgIno(v), mounted, len(v.Origins))
+	return parent.NewInode(ctx, &vgNode{fs: f, name: v.VG.Name}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: vgIno(v)})
+}
+
+func (n *vgNode) vg() (*VGEntry, syscall.Errno) {
+	t, err := n.fs.current()
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	v := t.VG(n.name)
+	if v == nil {
+		return nil, syscall.ENOENT
+	}
+	return v, 0
+}
+
+func (n *vgNode) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	v, errno := n.vg()
+	if errno != 0 {
+		return errno
+	}
+	n.fs.dirAttr(&out.Attr, vgIno(v), mounted, len(v.Origins))
+	out.SetTimeout(dirTimeout)
+	return 0
+}
+
+func (n *vgNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	v, errno := n.vg()
+	if errno != 0 {
+		return nil, errno
+	}
+	if isFixedName(name, vgFiles) {
+		vgName := v.VG.Name
+		return n.fs.infoInode(ctx, &n.Inode, ino("vg", v.VG.UUID, name), name, &out.Attr, func(t *Tree) ([]byte, error) {
+			v := t.VG(vgName)
+			if v == nil {
+				return nil, errGone
+			}
+			return renderVGFile(name, v), nil
+		}), 0
+	}
+	o := v.Origin(name)
+	if o == nil {
+		return nil, syscall.ENOENT
+	}
+	out.SetAttrTimeout(dirTimeout)
+	return n.fs.lvInode(ctx, &n.Inode, o, &out.Attr), 0
+}
+
+func (n *vgNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	v, errno := n.vg()
+	if errno != 0 {
+		return nil, errno
+	}
+	entries := make([]fuse.DirEntry, 0, len(v.Origins)+len(vgFiles))
+	for _, name := range vgFiles {
+		entries = append(entries, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG, Ino: ino("vg", v.VG.UUID, name)})
+	}
+	for _, o := range v.Origins {
+		entries = append(entries, fuse.DirEntry{Name: o.LV.Name, Mode: syscall.S_IFDIR, Ino: lvIno(o)})
+	}
+	return sortedStream(entries), 0
+}
+
+func (n *vgNode) Mkdir(ctx context.Context, name string, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, n.fs.change(ctx, "mkdir", n.name+"/"+name, func(context.Context) error {
+		return fmt.Errorf("mkdir in a volume group directory (origins are made with lvcreate): %w", errNotAllowed)
+	})
+}
+
+func (n *vgNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return n.fs.change(ctx, "rmdir", n.name+"/"+name, func(context.Context) error {
+		return fmt.Errorf("rmdir of origin %s/%s: %w", n.name, name, errNotAllowed)
+	})
+}
+
+func (n *vgNode) Rename(ctx context.Context, name string, _ gofs.InodeEmbedder, newName string, _ uint32) syscall.Errno {
+	return n.fs.change(ctx, "rename", n.name+"/"+name, func(context.Context) error {
+		return fmt.Errorf("rename of origin %s/%s to %s: %w", n.name, name, newName, errNotAllowed)
+	})
+}
+
+// ---- origin and snapshot directories ----
+
+// lvNode is the directory of an LV: an origin, or a snapshot. Both list the
+// snapshots taken of them (only thin snapshots have snapshots of their own)
+// and answer mkdir, rmdir and rename of those snapshots; they differ in their
+// fixed files.
+type lvNode struct {
+	gofs.Inode
+	refusals
+	fs   *FS
+	uuid string
+}
+
+var (
+	_ = (gofs.NodeLookuper)((*lvNode)(nil))
+	_ = (gofs.NodeReaddirer)((*lvNode)(nil))
+	_ = (gofs.NodeGetattrer)((*lvNode)(nil))
+	_ = (gofs.NodeMkdirer)((*lvNode)(nil))
+	_ = (gofs.NodeRmdirer)((*lvNode)(nil))
+	_ = (gofs.NodeRenamer)((*lvNode)(nil))
+)
+
+func lvIno(e *LVEntry) uint64 { return ino("lv", e.LV.UUID) }
+
+func (f *FS) lvAttr(a *fuse.Attr, e *LVEntry) {
+	f.dirAttr(a, lvIno(e), e.LV.Time, len(e.Snaps))
+}
+
+func (f *FS) lvInode(ctx context.Context, parent *gofs.Inode, e *LVEntry, a *fuse.Attr) *gofs.Inode {
+	f.lvAttr(a, e)
+	return parent.NewInode(ctx, &lvNode{fs: f, uuid: e.LV.UUID}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: lvIno(e)})
+}
+
+func (n *lvNode) entry() (*LVEntry, syscall.Errno) {
+	e, err := n.fs.lookupLV(n.uuid)
+	return e, toErrno(err)
+}
+
+// path names a child of this directory for the audit log: "vg/lv/name".
+func (n *lvNode) path(name string) string {
+	if e, err := n.fs.lookupLV(n.uuid); err == nil {
+		return e.String() + "/" + name
+	}
+	return n.uuid + "/" + name
+}
+
+func (n *lvNode) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	e, errno := n.entry()
+	if errno != 0 {
+		return errno
+	}
+	n.fs.lvAttr(&out.Attr, e)
+	out.SetTimeout(dirTimeout)
+	return 0
+}
+
+func (n *lvNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	e, errno := n.entry()
+	if errno != 0 {
+		return nil, errno
+	}
+	if name == "ctl" && e.IsSnapshot() {
+		return n.fs.ctlInode(ctx, &n.Inode, e, &out.Attr), 0
+	}
+	if isFixedName(name, e.FileNames()) {
+		return n.fs.infoInode(ctx, &n.Inode, ino("lv", e.LV.UUID, name), name, &out.Attr, n.fs.lvRenderer(n.uuid, name)), 0
+	}
+	s := e.Child(name)
+	if s == nil {
+		return nil, syscall.ENOENT
+	}
+	out.SetAttrTimeout(dirTimeout)
+	return n.fs.lvInode(ctx, &n.Inode, s, &out.Attr), 0
+}
+
+func (n *lvNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	e, errno := n.entry()
+	if errno != 0 {
+		return nil, errno
+	}
+	files := e.FileNames()
+	entries := make([]fuse.DirEntry, 0, len(files)+len(e.Snaps))
+	for _, name := range files {
+		entries = append(entries, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG, Ino: ino("lv", e.LV.UUID, name)})
+	}
+	for _, s := range e.Snaps {
+		entries = append(entries, fuse.DirEntry{Name: s.LV.Name, Mode: syscall.S_IFDIR, Ino: lvIno(s)})
+	}
+	return sortedStream(entries), 0
+}
+
+func (n *lvNode) Mkdir(ctx context.Context, name string, _ uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	var made *LVEntry
+	errno := n.fs.change(ctx, "mkdir", n.path(name), func(lctx context.Context) error {
+		e, err := n.fs.lookupLV(n.uuid)
+		if err != nil {
+			return err
+		}
+		made, err = n.fs.takeSnapshot(lctx, e, name)
+		return err
+	})
+	if errno != 0 {
+		return nil, errno
+	}
+	out.SetAttrTimeout(dirTimeout)
+	return n.fs.lvInode(ctx, &n.Inode, made, &out.Attr), 0
+}
+
+func (n *lvNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return n.fs.change(ctx, "rmdir", n.path(name), func(lctx context.Context) error {
+		e, err := n.fs.lookupLV(n.uuid)
+		if err != nil {
+			return err
+		}
+		s := e.Child(name)
+		if s == nil {
+			if isFixedName(name, e.FileNames()) {
+				return fmt.Errorf("rmdir of file %s/%s: %w", e, name, errNotAllowed)
+			}
+			return fmt.Errorf("%s/%s: %w", e, name, errGone)
+		}
+		return n.fs.removeSnapshot(lctx, s)
+	})
+}
+
+func (n *lvNode) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	return n.fs.change(ctx, "rename", n.path(name)+" -> "+newName, func(lctx context.Context) error {
+		e, err := n.fs.lookupLV(n.uuid)
+		if err != nil {
+			return err
+		}
+		target, ok := newParent.(*lvNode)
+		if !ok || target.uuid != n.uuid {
+			return fmt.Errorf("rename of %s/%s out of its origin: %w", e, name, errNotAllowed)
+		}
+		if flags&^uint32(unixRenameNoReplace) != 0 {
+			return fmt.Errorf("rename flags %#x: %w", flags, errNotAllowed)
+		}
+		s := e.Child(name)
+		if s == nil {
+			if isFixedName(name, e.FileNames()) {
+				return fmt.Errorf("rename of file %s/%s: %w", e, name, errNotAllowed)
+			}
+			return fmt.Errorf("%s/%s: %w", e, name, errGone)
+		}
+		return n.fs.renameSnapshot(lctx, s, newName)
+	})
+}
+
+// unixRenameNoReplace is RENAME_NOREPLACE: harmless, since a rename never
+// replaces an existing LV.
+const unixRenameNoReplace = 1
+
+func sortedStream(entries []fuse.DirEntry) gofs.DirStream {
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
+	return gofs.NewListDirStream(entries)
+}

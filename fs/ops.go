@@ -1,0 +1,217 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/snapfs/snapfs/lvm"
+)
+
+// change runs one change to LVM for a caller and writes its audit line:
+// caller uid, operation, path, LVM command lines, result and duration. A
+// failure is logged here, once, with LVM's own message; the caller gets the
+// bare errno.
+func (f *FS) change(ctx context.Context, op, path string, fn func(ctx context.Context) error) syscall.Errno {
+	start := time.Now()
+	// LVM must finish what it started even when the caller gives up (Ctrl-C
+	// on mkdir): a killed lvcreate could leave a half-made LV behind.
+	lctx, rec := lvm.WithRecorder(context.Background())
+	err := fn(lctx)
+	errno := toErrno(err)
+	args := []any{"op", op, "path", path, "uid", callerUID(ctx), "lvm", rec.String(),
+		"duration", time.Since(start).Round(time.Millisecond)}
+	if err != nil {
+		args = append(args, "result", errnoName(errno), "err", err)
+		f.log.Warn("change refused", args...)
+	} else {
+		args = append(args, "result", "ok")
+		f.log.Info("change", args...)
+	}
+	return errno
+}
+
+func callerUID(ctx context.Context) int64 {
+	if c, ok := fuse.FromContext(ctx); ok {
+		return int64(c.Uid)
+	}
+	return -1
+}
+
+func errnoName(e syscall.Errno) string {
+	if e == 0 {
+		return "ok"
+	}
+	return fmt.Sprintf("%s (%s)", errnoSymbol(e), e.Error())
+}
+
+func errnoSymbol(e syscall.Errno) string {
+	switch e {
+	case syscall.EINVAL:
+		return "EINVAL"
+	case syscall.EEXIST:
+		return "EEXIST"
+	case syscall.ENOSPC:
+		return "ENOSPC"
+	case syscall.EBUSY:
+		return "EBUSY"
+	case syscall.EPERM:
+		return "EPERM"
+	case syscall.ETIMEDOUT:
+		return "ETIMEDOUT"
+	case syscall.ENOENT:
+		return "ENOENT"
+	case syscall.EIO:
+		return "EIO"
+	}
+	return fmt.Sprintf("errno %d", int(e))
+}
+
+// lookupLV finds the LV with that UUID in the current model.
+func (f *FS) lookupLV(uuid string) (*LVEntry, error) {
+	t, err := f.current()
+	if err != nil {
+		return nil, err
+	}
+	e := t.LV(uuid)
+	if e == nil {
+		return nil, errGone
+	}
+	return e, nil
+}
+
+// snapshotSize is the COW size for a new snapshot of origin e: none for a
+// thin origin, else the per-origin or global configured size.
+func (f *FS) snapshotSize(e *LVEntry) lvm.SizeSpec {
+	if e.IsThin() {
+		return lvm.SizeSpec{}
+	}
+	if s, ok := f.opts.OriginSnapshotSize[e.LV.VG+"/"+e.LV.Name]; ok {
+		return s
+	}
+	return f.opts.SnapshotSize
+}
+
+// takeSnapshot creates snapshot name of parent and returns it as the new
+// model shows it.
+func (f *FS) takeSnapshot(ctx context.Context, parent *LVEntry, name string) (*LVEntry, error) {
+	vg := parent.LV.VG
+	if parent.IsSnapshot() && !parent.IsThin() {
+		return nil, fmt.Errorf("%s is a COW snapshot, which LVM cannot snapshot: %w", parent, errNotAllowed)
+	}
+	if isFixedName(name, parent.FileNames(), reservedFor(parent)) {
+		return nil, fmt.Errorf("%q in %s: %w", name, parent, errFixedName)
+	}
+	if err := lvm.ValidateName(vg, name); err != nil {
+		return nil, err
+	}
+	unlock := f.lockVG(vg)
+	defer unlock()
+	err := f.lvm.CreateSnapshot(ctx, vg, parent.LV.Name, name, f.snapshotSize(parent))
+	t, rerr := f.refresh(true)
+	if err != nil {
+		if !errors.Is(err, lvm.ErrExists) && rerr == nil {
+			f.removeHalfMade(ctx, t, vg, name)
+		}
+		return nil, err
+	}
+	if rerr != nil {
+		return nil, rerr
+	}
+	v := t.VG(vg)
+	if v == nil || v.lvByName[name] == nil {
+		return nil, fmt.Errorf("lvcreate %s/%s succeeded but the LV is not in the report: %w", vg, name, lvm.ErrFailed)
+	}
+	return v.lvByName[name], nil
+}
+
+// removeHalfMade removes an LV that a failed lvcreate left behind, so a
+// refused mkdir leaves LVM as it was. Before the failed command the name was
+// free (else LVM would have said it exists), so an LV of that name now is
+// ours.
+func (f *FS) removeHalfMade(ctx context.Context, t *Tree, vg, name string) {
+	v := t.VG(vg)
+	if v == nil || !v.HasLV(name) {
+		return
+	}
+	err := f.lvm.Remove(ctx, vg, name)
+	f.log.Warn("removed the LV a failed lvcreate left behind", "lv", vg+"/"+name, "err", err)
+	if _, rerr := f.refresh(true); rerr != nil {
+		f.log.Error("reading LVM state", "err", rerr)
+	}
+}
+
+// removeSnapshot removes snapshot e.
+func (f *FS) removeSnapshot(ctx context.Context, e *LVEntry) error {
+	if doms := f.domainsOf(e); len(doms) > 0 {
+		for _, d := range doms {
+			if d.State != "shutdown" {
+				return fmt.Errorf("%s is a disk of domain %s (%s): %w", e, d.Name, d.State, errDomainBusy)
+			}
+		}
+	}
+	unlock := f.lockVG(e.LV.VG)
+	defer unlock()
+	err := f.lvm.Remove(ctx, e.LV.VG, e.LV.Name)
+	f.refreshAfterChange()
+	return err
+}
+
+// renameSnapshot renames snapshot e within its origin.
+func (f *FS) renameSnapshot(ctx context.Context, e *LVEntry, newName string) error {
+	if isFixedName(newName, e.Parent.FileNames(), reservedFor(e.Parent)) {
+		return fmt.Errorf("%q in %s: %w", newName, e.Parent, errFixedName)
+	}
+	if err := lvm.ValidateName(e.LV.VG, newName); err != nil {
+		return err
+	}
+	if newName == e.LV.Name {
+		return nil
+	}
+	unlock := f.lockVG(e.LV.VG)
+	defer unlock()
+	err := f.lvm.Rename(ctx, e.LV.VG, e.LV.Name, newName)
+	f.refreshAfterChange()
+	return err
+}
+
+// control applies one command written to a snapshot's ctl file.
+func (f *FS) control(ctx context.Context, e *LVEntry, data []byte) error {
+	cmd := strings.TrimSuffix(string(data), "\n")
+	if strings.ContainsAny(cmd, "\n\x00") {
+		return fmt.Errorf("ctl %s: one command per write: %w", e, errBadCommand)
+	}
+	words := strings.Fields(cmd)
+	switch {
+	case len(words) == 1 && words[0] == "merge":
+		unlock := f.lockVG(e.LV.VG)
+		defer unlock()
+		err := f.lvm.Merge(ctx, e.LV.VG, e.LV.Name)
+		f.refreshAfterChange()
+		return err
+	case len(words) == 2 && words[0] == "extend":
+		if e.IsThin() {
+			return fmt.Errorf("ctl %s: a thin snapshot has no COW store to extend (extend its pool): %w", e, errBadCommand)
+		}
+		if err := lvm.ValidateSize(words[1]); err != nil {
+			return fmt.Errorf("ctl %s: extend %q: %w", e, words[1], err)
+		}
+		unlock := f.lockVG(e.LV.VG)
+		defer unlock()
+		err := f.lvm.Extend(ctx, e.LV.VG, e.LV.Name, words[1])
+		f.refreshAfterChange()
+		return err
+	}
+	return fmt.Errorf("ctl %s: %q: %w", e, cmd, errBadCommand)
+}
+
+func (f *FS) refreshAfterChange() {
+	if _, err := f.refresh(true); err != nil {
+		f.log.Error("reading LVM state", "err", err)
+	}
+}

@@ -1,0 +1,219 @@
+package fs
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/snapfs/snapfs/lvm"
+)
+
+// field is one key of a status file. The text file shows Text; the JSON
+// object holds JSON (a string, number, bool or nil).
+type field struct {
+	Key  string
+	Text string
+	JSON any
+}
+
+func str(key, v string) field { return field{key, orDash(v), orNil(v)} }
+func num(key string, v uint64) field {
+	return field{key, strconv.FormatUint(v, 10), v}
+}
+func count(key string, v int) field { return field{key, strconv.Itoa(v), v} }
+func yesno(key string, v bool) field {
+	if v {
+		return field{key, "yes", true}
+	}
+	return field{key, "no", false}
+}
+func pct(key string, p lvm.Percent) field {
+	if !p.Valid {
+		return field{key, "-", nil}
+	}
+	return field{key, formatPercent(p), json.Number(formatPercent(p))}
+}
+func timestamp(key string, t time.Time) field {
+	if t.IsZero() {
+		return field{key, "-", nil}
+	}
+	s := t.Format(time.RFC3339)
+	return field{key, s, s}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func orNil(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// formatPercent prints a percentage with two decimals, as lvs does.
+func formatPercent(p lvm.Percent) string {
+	return fmt.Sprintf("%d.%02d", p.Hundredths/100, p.Hundredths%100)
+}
+
+// renderText renders fields as "key: value" lines.
+func renderText(fields []field) []byte {
+	var b bytes.Buffer
+	for _, f := range fields {
+		b.WriteString(f.Key)
+		b.WriteString(": ")
+		b.WriteString(f.Text)
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// renderJSON renders fields as one JSON object, keys in the same order as
+// the text file.
+func renderJSON(fields []field) []byte {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, f := range fields {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(f.Key)
+		v, err := json.Marshal(f.JSON)
+		if err != nil {
+			v = []byte("null")
+		}
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteString("}\n")
+	return b.Bytes()
+}
+
+// domuText renders the domains using an LV as status shows them: "NAME STATE"
+// joined by ", ", or "" when none.
+func domuText(doms []Domain) string {
+	parts := make([]string, len(doms))
+	for i, d := range doms {
+		parts[i] = d.Name + " " + d.State
+	}
+	return strings.Join(parts, ", ")
+}
+
+// domuFile renders the domu file: one "NAME STATE" line per domain.
+func domuFile(doms []Domain) []byte {
+	var b bytes.Buffer
+	for _, d := range doms {
+		b.WriteString(d.Name + " " + d.State + "\n")
+	}
+	return b.Bytes()
+}
+
+func vgFields(v *VGEntry) []field {
+	g := v.VG
+	return []field{
+		str("name", g.Name),
+		str("uuid", g.UUID),
+		num("size", g.Size),
+		num("free", g.Free),
+		num("extent_size", g.ExtentSize),
+		count("lvs", g.LVCount),
+		count("snapshots", v.SnapshotCount),
+	}
+}
+
+// lvPath is the LV's device path, which LVM leaves empty for hidden LVs (a
+// merging snapshot).
+func lvPath(e *LVEntry) string {
+	if e.LV.Path != "" {
+		return e.LV.Path
+	}
+	return "/dev/" + e.LV.VG + "/" + e.LV.Name
+}
+
+func originFields(e *LVEntry, doms []Domain) []field {
+	return []field{
+		str("name", e.LV.Name),
+		str("vg", e.LV.VG),
+		str("uuid", e.LV.UUID),
+		str("path", lvPath(e)),
+		timestamp("created", e.LV.Time),
+		str("type", lvType(e)),
+		yesno("active", e.LV.Attr.Active()),
+		yesno("open", e.LV.Attr.IsOpen()),
+		num("size", e.LV.Size),
+		count("snapshots", len(e.Snaps)),
+		str("domu", domuText(doms)),
+	}
+}
+
+// lvType names an origin's volume type: the segment type LVM reports, or one
+// derived from lv_attr when the report has none.
+func lvType(e *LVEntry) string {
+	if e.LV.SegType != "" {
+		return e.LV.SegType
+	}
+	switch e.LV.Attr.TargetType {
+	case 't':
+		return "thin"
+	case 'r':
+		return "raid"
+	case 'm':
+		return "mirror"
+	}
+	return "linear"
+}
+
+// originName is what a snapshot's origin file shows: VG/ORIGIN.
+func originName(e *LVEntry) string { return e.LV.VG + "/" + e.LV.Origin }
+
+func snapshotFields(e *LVEntry, s liveStatus, doms []Domain) []field {
+	size, cowSize, chunk := e.LV.OriginSize, e.LV.Size, e.LV.ChunkSize
+	if e.IsThin() {
+		// A thin snapshot has no COW store of its own: it shows its own size,
+		// and its allocation is what it has mapped in the pool.
+		size = e.LV.Size
+		if pool := e.Pool(); pool != nil {
+			chunk = pool.LV.ChunkSize
+		}
+	}
+	fields := []field{
+		str("name", e.LV.Name),
+		str("vg", e.LV.VG),
+		str("origin", originName(e)),
+		str("uuid", e.LV.UUID),
+		str("path", lvPath(e)),
+		timestamp("created", e.LV.Time),
+		str("state", s.State),
+		yesno("active", s.State != stateInactive && s.State != stateMergePending && e.LV.Attr.Active()),
+		yesno("open", e.LV.Attr.IsOpen()),
+		num("size", size),
+		num("cow_size", cowSize),
+	}
+	if s.Allocated.Valid {
+		fields = append(fields, num("cow_used", s.CowUsed))
+	} else {
+		fields = append(fields, field{"cow_used", "-", nil})
+	}
+	fields = append(fields, pct("allocated", s.Allocated), num("chunk_size", chunk))
+	if s.State == stateMerging {
+		fields = append(fields, pct("merge_progress", s.MergeProgress))
+	}
+	return append(fields, str("domu", domuText(doms)))
+}
+
+// allocatedFile renders the allocated file: Snap% with two decimals, or an
+// empty line when LVM would show none (an inactive snapshot).
+func allocatedFile(s liveStatus) []byte {
+	if !s.Allocated.Valid {
+		return []byte("\n")
+	}
+	return []byte(formatPercent(s.Allocated) + "\n")
+}
