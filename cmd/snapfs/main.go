@@ -158,13 +158,15 @@ func unmount(server *fuse.Server, mountpoint string, log *slog.Logger) {
 	os.Exit(0)
 }
 
-// debugRunner logs every command at debug level.
+// debugRunner records every command line for the audit line of the change
+// it belongs to, and logs it at debug level.
 type debugRunner struct {
 	lvm.Runner
 	log *slog.Logger
 }
 
 func (r debugRunner) Run(ctx context.Context, argv ...string) ([]byte, error) {
+	lvm.Record(ctx, argv)
 	start := time.Now()
 	out, err := r.Runner.Run(ctx, argv...)
 	r.log.Debug("command", "argv", strings.Join(argv, " "), "duration", time.Since(start).Round(time.Millisecond), "err", err)

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -222,9 +223,12 @@ func TestSnapshotLifecycle(t *testing.T) {
 	if got := lvsField(t, "e2e/before-upgrade", "origin"); got != "web" {
 		t.Fatalf("lvs origin of the new snapshot = %q", got)
 	}
-	// The default size is 20%ORIGIN: 64M -> 12.8M, rounded up to 16M.
-	if got := lvsField(t, "e2e/before-upgrade", "lv_size", "--units", "m", "--nosuffix"); got != "16.00" {
-		t.Errorf("snapshot size %q MiB, want 16.00", got)
+	// The default size is 20%ORIGIN: the same COW size as by hand.
+	mustSh(t, "lvcreate -qq -s -l 20%ORIGIN -n byhand e2e/web")
+	want := lvsField(t, "e2e/byhand", "lv_size", "--units", "b", "--nosuffix")
+	mustSh(t, "lvremove -qq -y e2e/byhand")
+	if got := lvsField(t, "e2e/before-upgrade", "lv_size", "--units", "b", "--nosuffix"); got != want {
+		t.Errorf("snapshot size %q, lvcreate -l 20%%ORIGIN by hand gives %q", got, want)
 	}
 	snap := d.path("e2e/web/before-upgrade")
 	if got := mustSh(t, "cat "+snap+"/origin "+snap+"/state"); got != "e2e/web\nactive\n" {
@@ -270,10 +274,11 @@ func TestSnapshotLifecycle(t *testing.T) {
 	}
 	snap = d.path("e2e/web/pre-upgrade")
 
-	before := lvsField(t, "e2e/pre-upgrade", "lv_size", "--units", "m", "--nosuffix")
+	before, _ := strconv.ParseUint(lvsField(t, "e2e/pre-upgrade", "lv_size", "--units", "b", "--nosuffix"), 10, 64)
 	mustSh(t, "echo 'extend 8M' > "+snap+"/ctl")
-	if after := lvsField(t, "e2e/pre-upgrade", "lv_size", "--units", "m", "--nosuffix"); before != "16.00" || after != "24.00" {
-		t.Errorf("extend 8M: %s -> %s MiB, want 16.00 -> 24.00", before, after)
+	after, _ := strconv.ParseUint(lvsField(t, "e2e/pre-upgrade", "lv_size", "--units", "b", "--nosuffix"), 10, 64)
+	if before == 0 || after != before+8<<20 {
+		t.Errorf("extend 8M: %d -> %d bytes", before, after)
 	}
 
 	mustSh(t, "rmdir "+snap)
@@ -295,9 +300,12 @@ func TestSnapshotLifecycle(t *testing.T) {
 // LVM left exactly as it was, and LVM's own message in the log.
 func TestRefusals(t *testing.T) {
 	newVG(t, "e2e", 256)
-	mustSh(t, "lvcreate -qq -L 32M -n web e2e && lvcreate -qq -L 32M -n db e2e && lvcreate -qq -L 8M -n big e2e")
+	// LVM caps a COW store at what the origin can need, and cuts a %ORIGIN
+	// size down to the free space: only an absolute size larger than the
+	// free space, of an origin that large, runs out of it.
+	mustSh(t, "lvcreate -qq -L 32M -n web e2e && lvcreate -qq -L 32M -n db e2e && lvcreate -qq -L 128M -n big e2e")
 	mustSh(t, "lvcreate -qq -s -L 8M -n snap1 e2e/web")
-	d := startSnapfs(t, baseConfig+"[origin.\"e2e/big\"]\nsnapshot_size = \"10G\"\n")
+	d := startSnapfs(t, baseConfig+"[origin.\"e2e/big\"]\nsnapshot_size = \"100M\"\n")
 
 	holdOpen := func(dev string) func() {
 		f, err := os.Open(dev)
@@ -548,6 +556,12 @@ func TestPermissions(t *testing.T) {
 	t.Cleanup(func() { sh(t, "umount /etc/group") })
 
 	d := startSnapfs(t, baseConfig+"allow_other = true\nadmin_group = \"snapadm\"\n")
+	// t.TempDir makes 0700 directories: let the other users reach the mount.
+	for dir := filepath.Dir(d.mnt); dir != "/tmp" && dir != "/"; dir = filepath.Dir(dir) {
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	as := func(uid, gid int, line string) (string, error) {
 		cmd := exec.Command("bash", "-c", line)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{uint32(gid)}}}
