@@ -1,0 +1,16 @@
+// Package guest holds the end-to-end tests that run inside the test VM, where
+// device-mapper and LVM are real. They are built with the vmguest build tag
+// and run by e2e.TestVM through e2e/vm/run; on the host they are never built
+// by a plain "go test ./...".
+//
+// Run them with "make e2e", or by hand:
+//
+//	go build -o .build/snapfs ./cmd/snapfs
+//	go test -c -tags vmguest -o .build/guest.test ./e2e/guest
+//	(cd e2e/guest && ../vm/run --env SNAPFS_BIN=$PWD/../../.build/snapfs -- ../../.build/guest.test -test.v)
+//
+// In the VM, SNAPFS_BIN is the daemon under test and SNAPFS_REPO the
+// checkout. The helpers in helpers_test.go keep the scenarios short: mkVG
+// creates a volume group on a loop file and removes it when the test ends,
+// run runs a command and fails the test with its output.
+package guest
