@@ -16,7 +16,8 @@ type Recorder struct {
 type recorderKey struct{}
 
 // WithRecorder returns a context whose commands are recorded in the returned
-// Recorder by runners that honour it (ExecRunner does).
+// Recorder by runners that call Record (ExecRunner does not; the daemon
+// wraps it in one that does).
 func WithRecorder(ctx context.Context) (context.Context, *Recorder) {
 	r := &Recorder{}
 	return context.WithValue(ctx, recorderKey{}, r), r

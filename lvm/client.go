@@ -1,0 +1,185 @@
+package lvm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+)
+
+// DefaultBinary is the LVM binary a Client runs when given none.
+const DefaultBinary = "lvm"
+
+// Client runs LVM commands through a Runner. Every command is one process,
+// `Binary <subcommand> ...`; names are validated before anything runs, so a
+// name LVM would reject (or one that looks like an option) never reaches it.
+type Client struct {
+	Runner Runner
+	Binary string // "lvm" when empty
+}
+
+// NewClient returns a Client running binary (DefaultBinary when empty)
+// through r.
+func NewClient(r Runner, binary string) *Client {
+	if binary == "" {
+		binary = DefaultBinary
+	}
+	return &Client{Runner: r, Binary: binary}
+}
+
+func (c *Client) run(ctx context.Context, args ...string) ([]byte, error) {
+	bin := c.Binary
+	if bin == "" {
+		bin = DefaultBinary
+	}
+	return c.Runner.Run(ctx, append([]string{bin}, args...)...)
+}
+
+// Report returns the volume groups named in vgs (all of them when vgs is
+// empty) and all their LVs, hidden ones included, from one `lvm fullreport`
+// process (see reportArgs for the command line).
+//
+// When some of the named VGs do not exist, LVM still reports the others and
+// exits 5: Report then returns the report of those together with the error,
+// which wraps ErrNotFound.
+func (c *Client) Report(ctx context.Context, vgs []string) (*Report, error) {
+	for _, vg := range vgs {
+		if err := validateName(vg); err != nil {
+			return nil, fmt.Errorf("fullreport: volume group name %q: %w", vg, err)
+		}
+	}
+	out, err := c.run(ctx, reportArgs(vgs)...)
+	if err != nil {
+		var ce *CommandError
+		if errors.Is(err, ErrNotFound) && errors.As(err, &ce) && len(bytes.TrimSpace(ce.Stdout)) > 0 {
+			if rep, perr := ParseReport(bytes.NewReader(ce.Stdout)); perr == nil {
+				return rep, fmt.Errorf("fullreport: %w", err)
+			}
+		}
+		return nil, fmt.Errorf("fullreport: %w", err)
+	}
+	rep, err := ParseReport(bytes.NewReader(out))
+	if err != nil {
+		return nil, fmt.Errorf("fullreport: %w", err)
+	}
+	return rep, nil
+}
+
+// CreateSnapshot takes a snapshot called name of vg/origin:
+// `lvcreate --snapshot --name NAME --size S VG/ORIGIN`, with --extents for a
+// size in extents (20%ORIGIN) and no size at all for a thin snapshot (a zero
+// SizeSpec). The name is validated first; an invalid one starts no process.
+//
+// LVM creates the snapshot whole or not at all. Beware that with an extents
+// size LVM allocates approximately (it may settle for less space than
+// asked), where a fixed size fails with ErrNoSpace.
+func (c *Client) CreateSnapshot(ctx context.Context, vg, origin, name string, size SizeSpec) error {
+	if err := ValidateName(vg, name); err != nil {
+		return fmt.Errorf("lvcreate %s/%s: %w", vg, name, err)
+	}
+	if err := validateName(origin); err != nil {
+		return fmt.Errorf("lvcreate %s/%s: origin %q: %w", vg, name, origin, err)
+	}
+	args := []string{"lvcreate", "--snapshot", "--name", name}
+	switch {
+	case size.Size != "" && size.Extents != "":
+		return fmt.Errorf("lvcreate %s/%s: both a size and extents given: %w", vg, name, ErrInvalidArg)
+	case size.Size != "":
+		if err := ValidateSize(size.Size); err != nil {
+			return fmt.Errorf("lvcreate %s/%s: %w", vg, name, err)
+		}
+		args = append(args, "--size", size.Size)
+	case size.Extents != "":
+		if err := validateExtents(size.Extents); err != nil {
+			return fmt.Errorf("lvcreate %s/%s: %w", vg, name, err)
+		}
+		args = append(args, "--extents", size.Extents)
+	}
+	args = append(args, vg+"/"+origin)
+	if _, err := c.run(ctx, args...); err != nil {
+		return fmt.Errorf("lvcreate %s/%s: %w", vg, name, err)
+	}
+	return nil
+}
+
+// Remove removes vg/name: `lvremove --yes VG/NAME`. It fails with ErrInUse
+// while the LV is open. Given an origin, LVM would remove its snapshots
+// with it: callers pass snapshots only.
+func (c *Client) Remove(ctx context.Context, vg, name string) error {
+	if err := validateLV(vg, name); err != nil {
+		return fmt.Errorf("lvremove %s/%s: %w", vg, name, err)
+	}
+	if _, err := c.run(ctx, "lvremove", "--yes", vg+"/"+name); err != nil {
+		return fmt.Errorf("lvremove %s/%s: %w", vg, name, err)
+	}
+	return nil
+}
+
+// Rename renames vg/old to vg/new: `lvrename VG OLD NEW`. The new name is
+// validated first.
+func (c *Client) Rename(ctx context.Context, vg, old, new string) error {
+	if err := validateLV(vg, old); err != nil {
+		return fmt.Errorf("lvrename %s/%s: %w", vg, old, err)
+	}
+	if err := ValidateName(vg, new); err != nil {
+		return fmt.Errorf("lvrename %s/%s: %w", vg, old, err)
+	}
+	if _, err := c.run(ctx, "lvrename", vg, old, new); err != nil {
+		return fmt.Errorf("lvrename %s/%s %s: %w", vg, old, new, err)
+	}
+	return nil
+}
+
+// Merge starts merging snapshot vg/name back into its origin, in the
+// background: `lvconvert --merge --background VG/NAME`. When the origin or
+// the snapshot is open, LVM accepts the merge but delays it until the
+// origin's next activation; the snapshot then shows as merging (attr S)
+// while its device still holds a snapshot target.
+func (c *Client) Merge(ctx context.Context, vg, name string) error {
+	if err := validateLV(vg, name); err != nil {
+		return fmt.Errorf("lvconvert --merge %s/%s: %w", vg, name, err)
+	}
+	if _, err := c.run(ctx, "lvconvert", "--merge", "--background", vg+"/"+name); err != nil {
+		return fmt.Errorf("lvconvert --merge %s/%s: %w", vg, name, err)
+	}
+	return nil
+}
+
+// Extend grows vg/name by size, in LVM size syntax (e.g. "512M"):
+// `lvextend --size +SIZE VG/NAME`. The size is validated first.
+func (c *Client) Extend(ctx context.Context, vg, name, size string) error {
+	if err := validateLV(vg, name); err != nil {
+		return fmt.Errorf("lvextend %s/%s: %w", vg, name, err)
+	}
+	if err := ValidateSize(size); err != nil {
+		return fmt.Errorf("lvextend %s/%s: %w", vg, name, err)
+	}
+	if _, err := c.run(ctx, "lvextend", "--size", "+"+size, vg+"/"+name); err != nil {
+		return fmt.Errorf("lvextend %s/%s: %w", vg, name, err)
+	}
+	return nil
+}
+
+// Activate activates vg/name even when it is flagged to skip activation, as
+// thin snapshots are: `lvchange -ay -K VG/NAME`.
+func (c *Client) Activate(ctx context.Context, vg, name string) error {
+	if err := validateLV(vg, name); err != nil {
+		return fmt.Errorf("lvchange -ay %s/%s: %w", vg, name, err)
+	}
+	if _, err := c.run(ctx, "lvchange", "-ay", "-K", vg+"/"+name); err != nil {
+		return fmt.Errorf("lvchange -ay %s/%s: %w", vg, name, err)
+	}
+	return nil
+}
+
+// validateLV checks the names of an existing LV: only that they are names
+// LVM could have made, which also keeps them from reading as options.
+func validateLV(vg, lv string) error {
+	if err := validateName(vg); err != nil {
+		return fmt.Errorf("volume group name %q: %w", vg, err)
+	}
+	if err := validateName(lv); err != nil {
+		return fmt.Errorf("logical volume name %q: %w", lv, err)
+	}
+	return nil
+}

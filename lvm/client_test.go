@@ -1,0 +1,202 @@
+package lvm
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestClientCommands runs each Client method against the command recorded
+// from real LVM with the same argv: the method must build exactly that
+// command, and classify LVM's answer.
+func TestClientCommands(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		recording string
+		call      func(c *Client) error
+		want      error  // nil: the command succeeded
+		prefix    string // how the error names the operation
+	}{
+		{"lvcreate-exists", func(c *Client) error {
+			return c.CreateSnapshot(ctx, "vg", "lv1", "snap1", SizeSpec{Size: "8M"})
+		}, ErrExists, "lvcreate vg/snap1: "},
+		{"lvcreate-exists-thin", func(c *Client) error {
+			return c.CreateSnapshot(ctx, "vg", "thin1", "tsnap1", SizeSpec{})
+		}, ErrExists, "lvcreate vg/tsnap1: "},
+		{"lvcreate-nospace", func(c *Client) error {
+			return c.CreateSnapshot(ctx, "vg", "fat", "toobig", SizeSpec{Size: "400M"})
+		}, ErrNoSpace, "lvcreate vg/toobig: "},
+		{"lvcreate-nospace-extents", func(c *Client) error {
+			return c.CreateSnapshot(ctx, "vg", "fat", "toobig", SizeSpec{Extents: "100%ORIGIN"})
+		}, nil, ""},
+		{"lvcreate-nospace-extents-full", func(c *Client) error {
+			return c.CreateSnapshot(ctx, "vg2", "o", "s", SizeSpec{Extents: "20%ORIGIN"})
+		}, ErrNoSpace, "lvcreate vg2/s: "},
+		{"lvcreate-snapshot-of-snapshot", func(c *Client) error {
+			return c.CreateSnapshot(ctx, "vg", "snap1", "snapsnap", SizeSpec{Size: "8M"})
+		}, ErrInvalidName, "lvcreate vg/snapsnap: "},
+		{"lvcreate-origin-merging", func(c *Client) error {
+			return c.CreateSnapshot(ctx, "vg", "mpo", "another", SizeSpec{Size: "8M"})
+		}, ErrInUse, "lvcreate vg/another: "},
+		{"lvcreate-no-origin", func(c *Client) error {
+			return c.CreateSnapshot(ctx, "vg", "nosuch", "s", SizeSpec{Size: "8M"})
+		}, ErrNotFound, "lvcreate vg/s: "},
+		{"lvcreate-no-vg", func(c *Client) error {
+			return c.CreateSnapshot(ctx, "nosuchvg", "lv1", "s", SizeSpec{Size: "8M"})
+		}, ErrNotFound, "lvcreate nosuchvg/s: "},
+		{"lvremove-open", func(c *Client) error { return c.Remove(ctx, "vg", "snapx") }, ErrInUse, "lvremove vg/snapx: "},
+		{"lvremove-holder", func(c *Client) error { return c.Remove(ctx, "vg", "snapx") }, ErrInUse, "lvremove vg/snapx: "},
+		{"lvremove-mounted", func(c *Client) error { return c.Remove(ctx, "vg", "snapfs") }, ErrInUse, "lvremove vg/snapfs: "},
+		{"lvremove-merging", func(c *Client) error { return c.Remove(ctx, "vg", "mps") }, ErrInUse, "lvremove vg/mps: "},
+		{"lvremove-missing", func(c *Client) error { return c.Remove(ctx, "vg", "nosuch") }, ErrNotFound, "lvremove vg/nosuch: "},
+		{"lvrename-exists", func(c *Client) error { return c.Rename(ctx, "vg", "snap1", "snap0") }, ErrExists, "lvrename vg/snap1 snap0: "},
+		{"lvrename-missing", func(c *Client) error { return c.Rename(ctx, "vg", "nosuch", "other") }, ErrNotFound, "lvrename vg/nosuch other: "},
+		{"merge-delayed-origin-open", func(c *Client) error { return c.Merge(ctx, "vg", "mps") }, nil, ""},
+		{"merge-delayed-snapshot-open", func(c *Client) error { return c.Merge(ctx, "vg", "mps2") }, nil, ""},
+		{"merge-delayed-thin", func(c *Client) error { return c.Merge(ctx, "vg", "tsnap3") }, nil, ""},
+		{"lvconvert-merge-missing", func(c *Client) error { return c.Merge(ctx, "vg", "nosuch") }, ErrNotFound, "lvconvert --merge vg/nosuch: "},
+		{"lvextend-nospace-snapshot", func(c *Client) error { return c.Extend(ctx, "vg", "snapfat", "300M") }, ErrNoSpace, "lvextend vg/snapfat: "},
+		{"lvextend-nospace", func(c *Client) error { return c.Extend(ctx, "vg", "filler1", "2G") }, ErrNoSpace, "lvextend vg/filler1: "},
+		{"lvchange-missing", func(c *Client) error { return c.Activate(ctx, "vg", "nosuch") }, ErrNotFound, "lvchange -ay vg/nosuch: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.recording, func(t *testing.T) {
+			rec := loadCase(t, tt.recording)
+			r := newReplayRunner(t, rec)
+			err := tt.call(NewClient(r, ""))
+			if calls := r.Calls(); len(calls) != 1 || !reflect.DeepEqual(calls[0], rec.argv) {
+				t.Fatalf("commands run: %q, want exactly %q", calls, rec.argv)
+			}
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("err = %v, want nil", err)
+				}
+				return
+			}
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			var ce *CommandError
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v does not wrap a *CommandError", err)
+			}
+			if !strings.HasPrefix(err.Error(), tt.prefix) {
+				t.Errorf("err = %q, want it to start with %q", err, tt.prefix)
+			}
+		})
+	}
+}
+
+// noRunner fails the test when a command is run.
+type noRunner struct{ t *testing.T }
+
+func (r noRunner) Run(ctx context.Context, argv ...string) ([]byte, error) {
+	r.t.Errorf("ran %q; want no command", argv)
+	return nil, nil
+}
+
+// TestClientRefusesBeforeRunning: names and sizes LVM would reject, or
+// that would read as options, never reach LVM.
+func TestClientRefusesBeforeRunning(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		call func(c *Client) error
+		want error
+	}{
+		{"reserved name", func(c *Client) error {
+			return c.CreateSnapshot(ctx, "vg", "lv1", "snapshot1", SizeSpec{Size: "8M"})
+		}, ErrInvalidName},
+		{"reserved substring", func(c *Client) error {
+			return c.CreateSnapshot(ctx, "vg", "lv1", "x_tmeta", SizeSpec{Size: "8M"})
+		}, ErrInvalidName},
+		{"option as name", func(c *Client) error {
+			return c.CreateSnapshot(ctx, "vg", "lv1", "--yes", SizeSpec{Size: "8M"})
+		}, ErrInvalidName},
+		{"option as origin", func(c *Client) error {
+			return c.CreateSnapshot(ctx, "vg", "-x", "s", SizeSpec{Size: "8M"})
+		}, ErrInvalidName},
+		{"dm name too long", func(c *Client) error {
+			return c.CreateSnapshot(ctx, "vg2", "o", strings.Repeat("m", 121), SizeSpec{Size: "4M"})
+		}, ErrInvalidName},
+		{"bad size", func(c *Client) error {
+			return c.CreateSnapshot(ctx, "vg", "lv1", "s", SizeSpec{Size: "1.5q"})
+		}, ErrInvalidArg},
+		{"bad extents", func(c *Client) error {
+			return c.CreateSnapshot(ctx, "vg", "lv1", "s", SizeSpec{Extents: "20%LV"})
+		}, ErrInvalidArg},
+		{"size and extents", func(c *Client) error {
+			return c.CreateSnapshot(ctx, "vg", "lv1", "s", SizeSpec{Size: "8M", Extents: "20%ORIGIN"})
+		}, ErrInvalidArg},
+		{"remove option", func(c *Client) error { return c.Remove(ctx, "vg", "--all") }, ErrInvalidName},
+		{"remove in bad vg", func(c *Client) error { return c.Remove(ctx, "-vg", "x") }, ErrInvalidName},
+		{"rename to reserved", func(c *Client) error { return c.Rename(ctx, "vg", "snap1", "snapshot2") }, ErrInvalidName},
+		{"rename to bad", func(c *Client) error { return c.Rename(ctx, "vg", "snap1", "a b") }, ErrInvalidName},
+		{"rename from bad", func(c *Client) error { return c.Rename(ctx, "vg", "a/b", "c") }, ErrInvalidName},
+		{"merge bad", func(c *Client) error { return c.Merge(ctx, "vg", "") }, ErrInvalidName},
+		{"extend zero", func(c *Client) error { return c.Extend(ctx, "vg", "snap0", "0") }, ErrInvalidArg},
+		{"extend signed", func(c *Client) error { return c.Extend(ctx, "vg", "snap0", "+1G") }, ErrInvalidArg},
+		{"extend bad", func(c *Client) error { return c.Extend(ctx, "vg", "snap0", "1.5q") }, ErrInvalidArg},
+		{"activate bad", func(c *Client) error { return c.Activate(ctx, "vg", "..") }, ErrInvalidName},
+		{"report bad vg", func(c *Client) error { _, err := c.Report(ctx, []string{"--all"}); return err }, ErrInvalidName},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call(NewClient(noRunner{t}, ""))
+			if !errors.Is(err, tt.want) {
+				t.Errorf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// recordingRunner records the commands and answers with nothing.
+type recordingRunner struct{ calls [][]string }
+
+func (r *recordingRunner) Run(ctx context.Context, argv ...string) ([]byte, error) {
+	r.calls = append(r.calls, argv)
+	return nil, nil
+}
+
+func TestClientCommandLines(t *testing.T) {
+	ctx := context.Background()
+	r := &recordingRunner{}
+	c := NewClient(r, "/usr/sbin/lvm")
+	steps := []func() error{
+		func() error { return c.CreateSnapshot(ctx, "vg", "lv1", "s1", SizeSpec{Size: "2G"}) },
+		func() error { return c.CreateSnapshot(ctx, "vg", "lv1", "s2", SizeSpec{Extents: "20%ORIGIN"}) },
+		func() error { return c.CreateSnapshot(ctx, "vg", "lv1", "s3", SizeSpec{Extents: "100"}) },
+		func() error { return c.CreateSnapshot(ctx, "vg", "thin1", "s4", SizeSpec{}) },
+		func() error { return c.Remove(ctx, "vg", "s1") },
+		func() error { return c.Rename(ctx, "vg", "s2", "s5") },
+		func() error { return c.Merge(ctx, "vg", "s3") },
+		func() error { return c.Extend(ctx, "vg", "s5", "512M") },
+		func() error { return c.Activate(ctx, "vg", "s4") },
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
+	want := [][]string{
+		{"/usr/sbin/lvm", "lvcreate", "--snapshot", "--name", "s1", "--size", "2G", "vg/lv1"},
+		{"/usr/sbin/lvm", "lvcreate", "--snapshot", "--name", "s2", "--extents", "20%ORIGIN", "vg/lv1"},
+		{"/usr/sbin/lvm", "lvcreate", "--snapshot", "--name", "s3", "--extents", "100", "vg/lv1"},
+		{"/usr/sbin/lvm", "lvcreate", "--snapshot", "--name", "s4", "vg/thin1"},
+		{"/usr/sbin/lvm", "lvremove", "--yes", "vg/s1"},
+		{"/usr/sbin/lvm", "lvrename", "vg", "s2", "s5"},
+		{"/usr/sbin/lvm", "lvconvert", "--merge", "--background", "vg/s3"},
+		{"/usr/sbin/lvm", "lvextend", "--size", "+512M", "vg/s5"},
+		{"/usr/sbin/lvm", "lvchange", "-ay", "-K", "vg/s4"},
+	}
+	if !reflect.DeepEqual(r.calls, want) {
+		t.Errorf("commands:\n got %q\nwant %q", r.calls, want)
+	}
+	if c := (&Client{Runner: r}); c.Binary != "" {
+		t.Fatal("zero Client has a binary")
+	} else if err := c.Remove(ctx, "vg", "x"); err != nil || r.calls[len(r.calls)-1][0] != "lvm" {
+		t.Errorf("a zero Binary runs %q, want lvm", r.calls[len(r.calls)-1][0])
+	}
+}

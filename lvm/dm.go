@@ -1,0 +1,162 @@
+package lvm
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+)
+
+// The device-mapper ioctl interface, from the kernel's
+// include/uapi/linux/dm-ioctl.h. Every request is one buffer: a struct
+// dm_ioctl, then (at data_start) the payload. For DM_TABLE_STATUS the kernel
+// writes one struct dm_target_spec per target, each followed by its
+// NUL-terminated status string and padded to 8 bytes; a spec's "next" is the
+// offset of the following spec from the first one.
+const (
+	dmIoctlSize      = 312 // sizeof(struct dm_ioctl): 305 bytes of fields, padded to 8
+	dmTargetSpecSize = 40  // sizeof(struct dm_target_spec)
+	dmNameLen        = 128 // DM_NAME_LEN
+	dmUUIDLen        = 129 // DM_UUID_LEN
+	dmMaxTypeName    = 16  // DM_MAX_TYPE_NAME
+
+	// Offsets in struct dm_ioctl.
+	offVersion     = 0  // __u32 version[3]
+	offDataSize    = 12 // __u32 data_size: the whole buffer, this struct included
+	offDataStart   = 16 // __u32 data_start: offset of the payload
+	offTargetCount = 20 // __u32 target_count
+	offOpenCount   = 24 // __s32 open_count
+	offFlags       = 28 // __u32 flags
+	offEventNr     = 32 // __u32 event_nr
+	offDev         = 40 // __u64 dev (after __u32 padding)
+	offName        = 48 // char name[DM_NAME_LEN]
+	offUUID        = 176
+
+	// Offsets in struct dm_target_spec.
+	offSpecStart  = 0  // __u64 sector_start
+	offSpecLength = 8  // __u64 length
+	offSpecStatus = 16 // __s32 status
+	offSpecNext   = 20 // __u32 next
+	offSpecType   = 24 // char target_type[DM_MAX_TYPE_NAME]
+
+	// The interface version this code was written against. The kernel
+	// accepts any request with major 4 and a minor not above its own.
+	dmVersionMajor = 4
+	dmVersionMinor = 0
+	dmVersionPatch = 0
+
+	dmReadonlyFlag      = 1 << 0 // DM_READONLY_FLAG
+	dmSuspendFlag       = 1 << 1 // DM_SUSPEND_FLAG
+	dmActivePresentFlag = 1 << 5 // DM_ACTIVE_PRESENT_FLAG
+	dmBufferFullFlag    = 1 << 8 // DM_BUFFER_FULL_FLAG
+
+	dmIoctlType        = 0xfd // DM_IOCTL
+	dmTableStatusCmd   = 12   // DM_TABLE_STATUS_CMD
+	dmInitialBufSize   = 16 << 10
+	dmMaxBufSize       = 16 << 20
+	dmNoSuchDeviceHint = "no such device-mapper device"
+)
+
+// DeviceStatus is what DM_TABLE_STATUS returns about one device: the
+// device's state and the status of each target of its live table.
+type DeviceStatus struct {
+	Name      string
+	UUID      string // LVM's UUID: "LVM-" followed by the VG and LV UUIDs without hyphens
+	Major     uint32
+	Minor     uint32
+	OpenCount int32 // how many times the device is open (mounts, processes, domains)
+	EventNr   uint32
+	ReadOnly  bool
+	Suspended bool
+	// Live is false for a device that exists without a live table.
+	Live    bool
+	Targets []Target
+}
+
+// newTableStatusRequest builds the request buffer for name.
+func newTableStatusRequest(name string, size int) ([]byte, error) {
+	if name == "" || len(name) >= dmNameLen {
+		return nil, fmt.Errorf("device-mapper name %q: want 1 to %d bytes: %w", name, dmNameLen-1, ErrInvalidArg)
+	}
+	if size < dmIoctlSize {
+		size = dmIoctlSize
+	}
+	buf := make([]byte, size)
+	ne := binary.NativeEndian
+	ne.PutUint32(buf[offVersion:], dmVersionMajor)
+	ne.PutUint32(buf[offVersion+4:], dmVersionMinor)
+	ne.PutUint32(buf[offVersion+8:], dmVersionPatch)
+	ne.PutUint32(buf[offDataSize:], uint32(size))
+	ne.PutUint32(buf[offDataStart:], dmIoctlSize)
+	copy(buf[offName:offName+dmNameLen], name)
+	return buf, nil
+}
+
+// bufferFull reports whether the kernel had no room for the whole answer.
+func bufferFull(buf []byte) bool {
+	return binary.NativeEndian.Uint32(buf[offFlags:])&dmBufferFullFlag != 0
+}
+
+// parseTableStatus decodes the kernel's answer to DM_TABLE_STATUS.
+func parseTableStatus(buf []byte) (*DeviceStatus, error) {
+	if len(buf) < dmIoctlSize {
+		return nil, fmt.Errorf("dm_ioctl: answer of %d bytes, want at least %d", len(buf), dmIoctlSize)
+	}
+	ne := binary.NativeEndian
+	flags := ne.Uint32(buf[offFlags:])
+	dev := ne.Uint64(buf[offDev:])
+	st := &DeviceStatus{
+		Name:      cString(buf[offName : offName+dmNameLen]),
+		UUID:      cString(buf[offUUID : offUUID+dmUUIDLen]),
+		Major:     uint32((dev >> 8) & 0xfff),
+		Minor:     uint32((dev & 0xff) | ((dev >> 12) & 0xfff00)),
+		OpenCount: int32(ne.Uint32(buf[offOpenCount:])),
+		EventNr:   ne.Uint32(buf[offEventNr:]),
+		ReadOnly:  flags&dmReadonlyFlag != 0,
+		Suspended: flags&dmSuspendFlag != 0,
+		Live:      flags&dmActivePresentFlag != 0,
+	}
+	dataSize := int(ne.Uint32(buf[offDataSize:]))
+	dataStart := int(ne.Uint32(buf[offDataStart:]))
+	count := int(ne.Uint32(buf[offTargetCount:]))
+	if dataSize > len(buf) {
+		dataSize = len(buf)
+	}
+	if count == 0 {
+		return st, nil
+	}
+	if dataStart < dmIoctlSize || dataStart > dataSize {
+		return nil, fmt.Errorf("dm_ioctl: data_start %d outside the answer of %d bytes", dataStart, dataSize)
+	}
+	data := buf[dataStart:dataSize]
+	off := 0
+	for i := 0; i < count; i++ {
+		if off+dmTargetSpecSize > len(data) {
+			return nil, fmt.Errorf("dm_ioctl: target %d of %d at offset %d is outside the answer", i+1, count, off)
+		}
+		spec := data[off:]
+		params := spec[dmTargetSpecSize:]
+		end := bytes.IndexByte(params, 0)
+		if end < 0 {
+			return nil, fmt.Errorf("dm_ioctl: status of target %d is not terminated", i+1)
+		}
+		st.Targets = append(st.Targets, Target{
+			Start:  ne.Uint64(spec[offSpecStart:]),
+			Length: ne.Uint64(spec[offSpecLength:]),
+			Type:   cString(spec[offSpecType : offSpecType+dmMaxTypeName]),
+			Params: string(params[:end]),
+		})
+		next := int(ne.Uint32(spec[offSpecNext:]))
+		if i+1 < count && next <= off {
+			return nil, fmt.Errorf("dm_ioctl: target %d points back to offset %d", i+1, next)
+		}
+		off = next
+	}
+	return st, nil
+}
+
+func cString(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
