@@ -107,7 +107,7 @@ func sameTargets(t *testing.T, name string, got, want []Target) {
 	}
 }
 
-func TestVMDeviceMapper(t *testing.T) {
+func TestGuestDeviceMapper(t *testing.T) {
 	vmSetup(t)
 	vmRun(t, "lvcreate", "--quiet", "--size", "64M", "--name", "my-origin", vmVG)
 	vmRun(t, "lvcreate", "--quiet", "--snapshot", "--size", "16M", "--name", "my-snap", vmVG+"/my-origin")
@@ -178,7 +178,7 @@ func TestVMDeviceMapper(t *testing.T) {
 	}
 }
 
-func TestVMReport(t *testing.T) {
+func TestGuestReport(t *testing.T) {
 	vmSetup(t)
 	vmRun(t, "lvcreate", "--quiet", "--size", "32M", "--name", "origin", vmVG)
 	runner := &ExecRunner{}

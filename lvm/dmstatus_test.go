@@ -189,7 +189,8 @@ func TestStatusPercentMatchesLVS(t *testing.T) {
 				got = st.Percent(size, poolChunk[lvs["POOL_LV"]])
 				checked[f[2]] = true
 			default:
-				t.Skipf("target %s has no percentage of its own", f[2])
+				// snapshot-origin, thin-pool: recorded for reference.
+				return
 			}
 			if want := lvs["SNAP_PERCENT"]; got.String() != want {
 				t.Errorf("status %q: Percent = %q, lvs printed Snap%% %q", params, got, want)

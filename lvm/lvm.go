@@ -128,9 +128,10 @@ type LV struct {
 	Size       uint64 // lv_size in bytes: for a COW snapshot, LVM's LSize (the COW store)
 	OriginSize uint64 // origin_size in bytes: the size a COW snapshot shows
 	// SnapPercent is Snap% (COW allocation) for COW snapshots; DataPercent is
-	// Data% for thin volumes and pools. Unset when LVM reports none (inactive).
-	// For a merging COW snapshot both are the merge's remaining allocation,
-	// read from the origin's snapshot-merge target.
+	// Data% for thin volumes and pools. Unset when LVM reports none
+	// (inactive). LVM 2.03 prints the same value in both fields for every LV
+	// that has one. For a merging COW snapshot, and for its origin, it is
+	// what the origin's snapshot-merge target has left to copy back.
 	SnapPercent Percent
 	DataPercent Percent
 	ChunkSize   uint64    // bytes: COW chunk for snapshots, pool chunk for thin pools; 0 otherwise
