@@ -61,6 +61,12 @@ type mountedFS struct {
 // and unmounts it when the test ends.
 func mountFake(t *testing.T, opts Options) *mountedFS {
 	t.Helper()
+	return mountFakeWith(t, opts, nil)
+}
+
+// mountFakeWith is mountFake with Xen domains (see xen_test.go).
+func mountFakeWith(t *testing.T, opts Options, domains func(*fakeLVM) Domains) *mountedFS {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		skipOrFail(t, "FUSE mount tests need root")
 	}
@@ -77,7 +83,11 @@ func mountFake(t *testing.T, opts Options) *mountedFS {
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(m.logs, nil))
 	m.dm.set("vg-snap1", lvm.Target{Length: 2 << 20, Type: "snapshot", Params: "19904/409600 64"})
-	m.fs = New(m.lvm, m.dm, nil, opts)
+	var doms Domains
+	if domains != nil {
+		doms = domains(m.lvm)
+	}
+	m.fs = New(m.lvm, m.dm, doms, opts)
 	server, err := gofs.Mount(m.dir, m.fs.Root(), MountOptions(false, false))
 	if err != nil {
 		skipOrFail(t, "mount: %v", err)
