@@ -30,6 +30,7 @@ import (
 
 	"github.com/snapfs/snapfs/fs"
 	"github.com/snapfs/snapfs/lvm"
+	"github.com/snapfs/snapfs/xen"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; without
@@ -111,18 +112,33 @@ func serve(cfg Config, mountpoint string, debugFUSE bool, log *slog.Logger) erro
 	}
 
 	origins := map[string]lvm.SizeSpec{}
+	quiesce := map[string]bool{}
 	for name, o := range cfg.Origin {
 		if o.SnapshotSize != nil {
 			origins[name] = o.SnapshotSize.SizeSpec
 		}
+		if o.Quiesce != nil {
+			quiesce[name] = *o.Quiesce == "pause"
+		}
 	}
-	tree := fs.New(client, dm, nil, fs.Options{
+	opts := fs.Options{
 		VGs:                cfg.VGs,
 		SnapshotSize:       cfg.SnapshotSize.SizeSpec,
 		OriginSnapshotSize: origins,
+		Quiesce:            cfg.Quiesce == "pause",
+		OriginQuiesce:      quiesce,
 		AdminGID:           adminGID,
 		Logger:             log,
-	})
+	}
+	var domains fs.Domains
+	if x := openXen(cfg, debugRunner{&xen.ExecRunner{Timeout: time.Duration(cfg.CommandTimeout)}, log}, log); x != nil {
+		domains, opts.Quiescer = x, x
+	}
+	tree := fs.New(client, dm, domains, opts)
+	// Domains a killed snapfs left paused run again before anything else.
+	if err := tree.Recover(context.Background()); err != nil {
+		log.Error("recovering paused domains", "err", err)
+	}
 	server, err := gofs.Mount(mountpoint, tree.Root(), fs.MountOptions(cfg.AllowOther, debugFUSE))
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", mountpoint, err)
@@ -158,8 +174,8 @@ func unmount(server *fuse.Server, mountpoint string, log *slog.Logger) {
 	os.Exit(0)
 }
 
-// debugRunner records every command line for the audit line of the change
-// it belongs to, and logs it at debug level.
+// debugRunner records every command line (LVM's and xl's) for the audit line
+// of the change it belongs to, and logs it at debug level.
 type debugRunner struct {
 	lvm.Runner
 	log *slog.Logger
