@@ -61,6 +61,13 @@ type mountedFS struct {
 // and unmounts it when the test ends.
 func mountFake(t *testing.T, opts Options) *mountedFS {
 	t.Helper()
+	return mountFakeDM(t, opts, true)
+}
+
+// mountFakeDM mounts like mountFake; without dm, the tree has no
+// device-mapper and reads states from the report.
+func mountFakeDM(t *testing.T, opts Options, dm bool) *mountedFS {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		skipOrFail(t, "FUSE mount tests need root")
 	}
@@ -77,7 +84,11 @@ func mountFake(t *testing.T, opts Options) *mountedFS {
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(m.logs, nil))
 	m.dm.set("vg-snap1", lvm.Target{Length: 2 << 20, Type: "snapshot", Params: "19904/409600 64"})
-	m.fs = New(m.lvm, m.dm, nil, opts)
+	if dm {
+		m.fs = New(m.lvm, m.dm, nil, opts)
+	} else {
+		m.fs = New(m.lvm, nil, nil, opts)
+	}
 	server, err := gofs.Mount(m.dir, m.fs.Root(), MountOptions(false, false))
 	if err != nil {
 		skipOrFail(t, "mount: %v", err)
@@ -189,6 +200,34 @@ func TestFileContents(t *testing.T) {
 				t.Errorf("cat %s =\n%q\nwant\n%q", tc.file, got, tc.want)
 			}
 		})
+	}
+}
+
+// Without /dev/mapper/control, states and percentages come from the report.
+func TestWithoutDeviceMapper(t *testing.T) {
+	m := mountFakeDM(t, Options{}, false)
+	m.lvm.mu.Lock()
+	m.lvm.add(lvm.LV{Name: "broken", VG: "vg", Attr: mustAttr("swi-I-s---"), Origin: "web", Size: 8 << 20,
+		SnapPercent: lvm.Percent{Hundredths: 10000, Valid: true}})
+	m.lvm.mu.Unlock()
+	if _, err := m.fs.refresh(true); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ file, want string }{
+		{"vg/web/snap1/state", "active\n"},
+		{"vg/web/snap1/allocated", "4.86\n"},
+		{"vg/web/broken/state", "invalid\n"},
+		{"vg/web/broken/allocated", "100.00\n"},
+		{"vg/db/dbsnap/state", "inactive\n"},
+		{"vg/db/dbsnap/allocated", "\n"},
+	} {
+		if got := readFile(t, m.path(tc.file)); got != tc.want {
+			t.Errorf("%s = %q, want %q", tc.file, got, tc.want)
+		}
+	}
+	m.mustSh(t, "echo merge > vg/web/snap1/ctl")
+	if got := readFile(t, m.path("vg/web/snap1/state")); got != "merge-pending\n" {
+		t.Errorf("after merge, with the origin reporting no Snap%%: %q", got)
 	}
 }
 
