@@ -348,6 +348,9 @@ func (d *fakeDM) TableStatus(name string) ([]lvm.Target, error) {
 	if t, ok := d.tables[name]; ok {
 		return t, nil
 	}
+	if d.lvm == nil {
+		return nil, fmt.Errorf("device %s: %w", name, lvm.ErrNotFound)
+	}
 	d.lvm.mu.Lock()
 	defer d.lvm.mu.Unlock()
 	for _, lv := range d.lvm.lvs {
