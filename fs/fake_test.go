@@ -129,9 +129,11 @@ func (f *fakeLVM) Report(ctx context.Context, vgs []string) (*lvm.Report, error)
 		return nil, err
 	}
 	r := &lvm.Report{}
+	var missing error
 	for _, name := range vgs {
 		if f.vg(name) == nil {
-			return nil, cmdErr(lvm.ErrNotFound, 5, []string{"lvm", "fullreport"}, fmt.Sprintf("Volume group %q not found", name))
+			// LVM reports the VGs it found, and fails for the others.
+			missing = cmdErr(lvm.ErrNotFound, 5, []string{"lvm", "fullreport"}, fmt.Sprintf("Volume group %q not found", name))
 		}
 	}
 	r.VGs = append(r.VGs, f.vgs...)
@@ -150,7 +152,7 @@ func (f *fakeLVM) Report(ctx context.Context, vgs []string) (*lvm.Report, error)
 		}
 	}
 	r.LVs = append(r.LVs, f.lvs...)
-	return r, nil
+	return r, missing
 }
 
 func (f *fakeLVM) CreateSnapshot(ctx context.Context, vg, origin, name string, size lvm.SizeSpec) error {
@@ -345,6 +347,9 @@ func (d *fakeDM) TableStatus(name string) ([]lvm.Target, error) {
 	defer d.mu.Unlock()
 	if t, ok := d.tables[name]; ok {
 		return t, nil
+	}
+	if d.lvm == nil {
+		return nil, fmt.Errorf("device %s: %w", name, lvm.ErrNotFound)
 	}
 	d.lvm.mu.Lock()
 	defer d.lvm.mu.Unlock()

@@ -126,10 +126,11 @@ func (f *FS) refresh(force bool) (*Tree, error) {
 	// must not kill a report other callers wait for.
 	ctx := context.Background()
 	r, err := f.lvm.Report(ctx, f.opts.VGs)
-	if err != nil && len(f.opts.VGs) > 0 && errors.Is(err, lvm.ErrNotFound) {
-		// A configured VG is missing: show the others rather than none.
+	if err != nil && r != nil && errors.Is(err, lvm.ErrNotFound) {
+		// A configured VG is missing: LVM reports the others, and they are
+		// shown rather than none.
 		f.warnOnce("vgs:"+err.Error(), "a configured volume group is missing", "err", err)
-		r, err = f.lvm.Report(ctx, nil)
+		err = nil
 	}
 	if err != nil {
 		f.log.Error("reading LVM state", "err", err)

@@ -88,7 +88,14 @@ func cowStatus(t lvm.Target, cowSize uint64) liveStatus {
 func cowMergeStatus(dm DeviceMapper, vg string, e *LVEntry) liveStatus {
 	targets, err := dm.TableStatus(lvm.DMName(vg, e.LV.Origin))
 	if err != nil || len(targets) == 0 || targets[0].Type != "snapshot-merge" {
-		return liveStatus{State: stateMergePending}
+		// Delayed: the snapshot still has its own device and allocation.
+		s := liveStatus{State: stateMergePending}
+		if own, err := dm.TableStatus(lvm.DMName(vg, e.LV.Name)); err == nil && len(own) > 0 {
+			if st := cowStatus(own[0], e.LV.Size); st.State == stateActive {
+				s.Allocated, s.CowUsed = st.Allocated, st.CowUsed
+			}
+		}
+		return s
 	}
 	s, err := lvm.ParseSnapshotStatus(targets[0].Params)
 	if err != nil {
@@ -124,27 +131,28 @@ func thinStatus(t lvm.Target, size, poolChunk uint64) liveStatus {
 // reportStatus derives the status from the LVM report alone, for hosts where
 // device-mapper cannot be read directly.
 func reportStatus(e *LVEntry) liveStatus {
-	a := e.LV.Attr
-	pct := e.LV.SnapPercent
+	lv := &e.LV
+	state := e.VG.report.SnapshotState(lv)
+	pct := lv.SnapPercent
 	if e.IsThin() {
-		pct = e.LV.DataPercent
+		pct = lv.DataPercent
 	}
-	used := uint64(0)
+	if state == lvm.SnapshotMerging {
+		if o := e.VG.report.LV(lv.VG, lv.Origin); o != nil {
+			pct = o.SnapPercent
+		}
+	}
+	s := liveStatus{State: state.String(), Allocated: pct}
 	if pct.Valid {
-		used = uint64(float64(e.LV.Size) * float64(pct.Hundredths) / 10000)
+		s.CowUsed = uint64(float64(lv.Size) * float64(pct.Hundredths) / 10000)
 	}
-	switch {
-	case e.IsMerging() && pct.Valid && a.IsCOWSnapshot():
-		return liveStatus{State: stateMerging, Allocated: pct, CowUsed: used,
-			MergeProgress: lvm.Percent{Hundredths: 10000 - pct.Hundredths, Valid: true}}
-	case e.IsMerging():
-		return liveStatus{State: stateMergePending}
-	case a.SnapshotInvalid() || e.LV.SnapshotInvalid:
-		return liveStatus{State: stateInvalid, Allocated: lvm.Percent{Hundredths: 10000, Valid: true}, CowUsed: e.LV.Size}
-	case a.MergeFailed() || e.LV.MergeFailed:
-		return liveStatus{State: stateMergeFailed}
-	case a.Active():
-		return liveStatus{State: stateActive, Allocated: pct, CowUsed: used}
+	switch state {
+	case lvm.SnapshotMerging:
+		s.MergeProgress = pct.Complement()
+	case lvm.SnapshotInvalid:
+		s.Allocated, s.CowUsed = lvm.Percent{Hundredths: 10000, Valid: true}, lv.Size
+	case lvm.SnapshotMergeFailed, lvm.SnapshotInactive:
+		s.Allocated, s.CowUsed = lvm.Percent{}, 0
 	}
-	return liveStatus{State: stateInactive}
+	return s
 }

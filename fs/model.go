@@ -39,6 +39,9 @@ type VGEntry struct {
 	lvByName map[string]*LVEntry
 	// SnapshotCount is the number of snapshots shown anywhere under the VG.
 	SnapshotCount int
+	// report is the report the model was built from, for the states that
+	// only it can tell when device-mapper cannot be read.
+	report *lvm.Report
 }
 
 // LVEntry is a logical volume: an origin directory, or a snapshot directory.
@@ -145,7 +148,7 @@ func BuildTree(r *lvm.Report, vgs []string) *Tree {
 		if _, dup := t.vgByName[vg.Name]; dup {
 			continue
 		}
-		v := &VGEntry{VG: vg, lvByName: map[string]*LVEntry{}}
+		v := &VGEntry{VG: vg, lvByName: map[string]*LVEntry{}, report: r}
 		t.vgByName[vg.Name] = v
 		t.VGs = append(t.VGs, v)
 	}

@@ -61,11 +61,19 @@ type mountedFS struct {
 // and unmounts it when the test ends.
 func mountFake(t *testing.T, opts Options) *mountedFS {
 	t.Helper()
-	return mountFakeWith(t, opts, nil)
+	return mountFakeWith(t, opts, true, nil)
 }
 
-// mountFakeWith is mountFake with Xen domains (see xen_test.go).
-func mountFakeWith(t *testing.T, opts Options, domains func(*fakeLVM) Domains) *mountedFS {
+// mountFakeDM mounts like mountFake; without dm, the tree has no
+// device-mapper and reads states from the report.
+func mountFakeDM(t *testing.T, opts Options, dm bool) *mountedFS {
+	t.Helper()
+	return mountFakeWith(t, opts, dm, nil)
+}
+
+// mountFakeWith mounts like mountFakeDM, with the Xen domains that domains
+// returns for the fake LVM (see xen_test.go); none when it is nil.
+func mountFakeWith(t *testing.T, opts Options, dm bool, domains func(*fakeLVM) Domains) *mountedFS {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		skipOrFail(t, "FUSE mount tests need root")
@@ -87,7 +95,11 @@ func mountFakeWith(t *testing.T, opts Options, domains func(*fakeLVM) Domains) *
 	if domains != nil {
 		doms = domains(m.lvm)
 	}
-	m.fs = New(m.lvm, m.dm, doms, opts)
+	if dm {
+		m.fs = New(m.lvm, m.dm, doms, opts)
+	} else {
+		m.fs = New(m.lvm, nil, doms, opts)
+	}
 	server, err := gofs.Mount(m.dir, m.fs.Root(), MountOptions(false, false))
 	if err != nil {
 		skipOrFail(t, "mount: %v", err)
@@ -199,6 +211,34 @@ func TestFileContents(t *testing.T) {
 				t.Errorf("cat %s =\n%q\nwant\n%q", tc.file, got, tc.want)
 			}
 		})
+	}
+}
+
+// Without /dev/mapper/control, states and percentages come from the report.
+func TestWithoutDeviceMapper(t *testing.T) {
+	m := mountFakeDM(t, Options{}, false)
+	m.lvm.mu.Lock()
+	m.lvm.add(lvm.LV{Name: "broken", VG: "vg", Attr: mustAttr("swi-I-s---"), Origin: "web", Size: 8 << 20,
+		SnapPercent: lvm.Percent{Hundredths: 10000, Valid: true}})
+	m.lvm.mu.Unlock()
+	if _, err := m.fs.refresh(true); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ file, want string }{
+		{"vg/web/snap1/state", "active\n"},
+		{"vg/web/snap1/allocated", "4.86\n"},
+		{"vg/web/broken/state", "invalid\n"},
+		{"vg/web/broken/allocated", "100.00\n"},
+		{"vg/db/dbsnap/state", "inactive\n"},
+		{"vg/db/dbsnap/allocated", "\n"},
+	} {
+		if got := readFile(t, m.path(tc.file)); got != tc.want {
+			t.Errorf("%s = %q, want %q", tc.file, got, tc.want)
+		}
+	}
+	m.mustSh(t, "echo merge > vg/web/snap1/ctl")
+	if got := readFile(t, m.path("vg/web/snap1/state")); got != "merge-pending\n" {
+		t.Errorf("after merge, with the origin reporting no Snap%%: %q", got)
 	}
 }
 

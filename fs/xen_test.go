@@ -177,7 +177,7 @@ func mountXen(t *testing.T, opts Options, x *fakeXen) *mountedFS {
 	if opts.StateDir == "" {
 		opts.StateDir = t.TempDir()
 	}
-	m := mountFakeWith(t, opts, x.attach)
+	m := mountFakeWith(t, opts, true, x.attach)
 	activate(m, map[string][2]int{"vg/web": {254, 1}, "vg/snap1": {254, 2}, "vg2/data": {254, 3}})
 	return m
 }

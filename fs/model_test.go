@@ -1,0 +1,236 @@
+package fs
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/snapfs/snapfs/lvm"
+)
+
+// recorded loads a report recorded from real LVM (testdata/lvm/report) with
+// the `dmsetup status` taken at the same moment, served as device-mapper.
+func recorded(t *testing.T, name string) (*lvm.Report, *fakeDM, map[string]map[string]string) {
+	t.Helper()
+	dir := filepath.Join("..", "testdata", "lvm", "report")
+	f, err := os.Open(filepath.Join(dir, name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := lvm.ParseReport(f)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	dm := &fakeDM{tables: map[string][]lvm.Target{}}
+	status, err := os.ReadFile(filepath.Join(dir, name+".dmsetup"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(status)), "\n") {
+		dev, rest, _ := strings.Cut(line, ": ")
+		fields := strings.SplitN(rest, " ", 4)
+		if len(fields) < 3 {
+			t.Fatalf("dmsetup line %q", line)
+		}
+		params := ""
+		if len(fields) == 4 {
+			params = strings.TrimSpace(fields[3])
+		}
+		dm.tables[dev] = append(dm.tables[dev], lvm.Target{Type: fields[2], Params: params})
+	}
+	return r, dm, recordedLVs(t, filepath.Join(dir, name+".lvs"))
+}
+
+// recordedLVs reads `lvs --nameprefixes` output: the fields of each LV by
+// "vg/lv" (brackets of hidden LVs removed).
+func recordedLVs(t *testing.T, path string) map[string]map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := map[string]string{}
+		for _, kv := range strings.Fields(sc.Text()) {
+			k, v, _ := strings.Cut(kv, "=")
+			fields[strings.TrimPrefix(k, "LVM2_")] = strings.Trim(v, "'")
+		}
+		name := strings.Trim(fields["LV_NAME"], "[]")
+		out[fields["VG_NAME"]+"/"+name] = fields
+	}
+	return out
+}
+
+// outline renders the tree as one line per directory, with the state of
+// each snapshot.
+func outline(dm DeviceMapper, t *Tree) string {
+	var b strings.Builder
+	var walk func(e *LVEntry)
+	walk = func(e *LVEntry) {
+		b.WriteString(e.String())
+		if e.IsSnapshot() {
+			b.WriteString(" " + snapshotStatus(dm, e).State)
+		}
+		b.WriteString("\n")
+		for _, s := range e.Snaps {
+			walk(s)
+		}
+	}
+	for _, v := range t.VGs {
+		for _, o := range v.Origins {
+			walk(o)
+		}
+	}
+	return b.String()
+}
+
+// The tree built from real LVM reports: what is shown where, in what state.
+func TestTreeFromRecordedReports(t *testing.T) {
+	tests := []struct {
+		report string
+		want   string
+	}{
+		{"classic", "vg/lv1\nvg/lv1/bigcow active\nvg/lv1/snap0 active\nvg/lv1/snap1 active\n"},
+		// The pool and its internal LVs are not shown; thin snapshots hang
+		// under their origins, a thin origin of a COW snapshot too.
+		{"thin", "vg/lv1\nvg/lv1/bigcow active\nvg/lv1/snap0 active\nvg/lv1/snap1 active\n" +
+			"vg/thin1\nvg/thin1/tsnap1 active\nvg/thin1/tsnap1/tsnap2 inactive\n" +
+			"vg/thin2\nvg/thin2/thin2cow active\n"},
+		// A merging snapshot is hidden by lvs but shown here.
+		{"merging", "vgm/org\nvgm/org/msnap merging\n"},
+		{"invalid", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.report, func(t *testing.T) {
+			r, dm, _ := recorded(t, tc.report)
+			got := outline(dm, BuildTree(r, nil))
+			if tc.want != "" && got != tc.want {
+				t.Errorf("tree:\n%s\nwant\n%s", got, tc.want)
+			}
+			if tc.want == "" && !strings.Contains(got, " invalid\n") {
+				t.Errorf("no invalid snapshot in:\n%s", got)
+			}
+		})
+	}
+}
+
+// merge-pending: the origin is open, so the merge waits; its own device
+// still has its allocation. A merging thin snapshot is always pending.
+func TestRecordedMergePending(t *testing.T) {
+	for _, tc := range []struct{ report, lv string }{
+		{"merge-pending", "mps"},
+		{"merge-pending-thin", ""},
+	} {
+		t.Run(tc.report, func(t *testing.T) {
+			r, dm, _ := recorded(t, tc.report)
+			tree := BuildTree(r, nil)
+			found := 0
+			for _, lv := range r.LVs {
+				e := tree.LV(lv.UUID)
+				if e == nil || !e.IsMerging() {
+					continue
+				}
+				found++
+				if got := snapshotStatus(dm, e).State; got != stateMergePending {
+					t.Errorf("%s: state %s, want merge-pending", e, got)
+				}
+				if got := reportStatus(e).State; got != stateMergePending {
+					t.Errorf("%s: state from the report %s, want merge-pending", e, got)
+				}
+			}
+			if found == 0 {
+				t.Fatal("no merging snapshot in the recording")
+			}
+		})
+	}
+}
+
+// allocated, read from device-mapper, is what lvs printed as Snap% (COW)
+// or Data% (thin) at the same moment, for every snapshot of every recording.
+func TestAllocatedMatchesLVS(t *testing.T) {
+	for _, name := range []string{"classic", "thin", "merging", "merge-pending", "invalid", "multiseg", "all"} {
+		t.Run(name, func(t *testing.T) {
+			r, dm, lvs := recorded(t, name)
+			tree := BuildTree(r, nil)
+			checked := 0
+			for _, lv := range r.LVs {
+				e := tree.LV(lv.UUID)
+				if e == nil || !e.IsSnapshot() {
+					continue
+				}
+				rec, ok := lvs[lv.VG+"/"+lv.Name]
+				if !ok {
+					t.Fatalf("%s not in the lvs recording", e)
+				}
+				want := rec["SNAP_PERCENT"]
+				if e.IsThin() {
+					want = rec["DATA_PERCENT"]
+				}
+				s := snapshotStatus(dm, e)
+				if want == "" {
+					if s.Allocated.Valid {
+						t.Errorf("%s: allocated %s, lvs shows none", e, formatPercent(s.Allocated))
+					}
+					continue
+				}
+				for _, src := range []struct {
+					from string
+					s    liveStatus
+				}{{"device-mapper", s}, {"the report", reportStatus(e)}} {
+					got := strings.TrimSpace(string(allocatedFile(src.s)))
+					if got == want {
+						continue
+					}
+					// A running merge moves between the recordings of
+					// lvs, dmsetup and the report, taken moments apart.
+					if w, err := lvm.ParsePercent(want); s.State == stateMerging && err == nil &&
+						src.s.Allocated.Valid && abs(src.s.Allocated.Hundredths-w.Hundredths) <= 50 {
+						continue
+					}
+					t.Errorf("%s (%s): allocated from %s %q, lvs %q", e, s.State, src.from, got, want)
+				}
+				checked++
+			}
+			if checked == 0 {
+				t.Fatal("no snapshot with an allocation checked")
+			}
+		})
+	}
+}
+
+// An LV named like a fixed file is left out, once, at every level.
+func TestFixedNamesLeftOut(t *testing.T) {
+	f := newFakeLVM()
+	f.add(lvm.LV{Name: "status.json", VG: "vg", Attr: mustAttr("swi-a-s---"), Origin: "web"})
+	f.add(lvm.LV{Name: "ctl", VG: "vg", Attr: mustAttr("swi-a-s---"), Origin: "web"})
+	f.add(lvm.LV{Name: "origin", VG: "vg", Attr: mustAttr("Vwi---tz-k"), Origin: "dbsnap", PoolLV: "pool"})
+	f.add(lvm.LV{Name: "files", VG: "vg", Attr: mustAttr("Vwi---tz-k"), Origin: "dbsnap", PoolLV: "pool"})
+	r, err := f.Report(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := BuildTree(r, nil)
+	sort.Strings(tree.Hidden)
+	got := strings.Join(tree.Hidden, " ")
+	if want := "vg/files vg/origin vg/status vg/status.json"; got != want {
+		t.Errorf("hidden %q, want %q", got, want)
+	}
+	// ctl is a fixed name only inside a snapshot directory.
+	if tree.VG("vg").Origin("web").Child("ctl") == nil {
+		t.Error("snapshot named ctl under an origin was left out")
+	}
+}
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
