@@ -133,6 +133,8 @@ func serve(cfg Config, mountpoint string, debugFUSE bool, log *slog.Logger) erro
 	var domains fs.Domains
 	if x := openXen(cfg, debugRunner{&xen.ExecRunner{Timeout: time.Duration(cfg.CommandTimeout)}, log}, log); x != nil {
 		domains, opts.Quiescer = x, x
+	} else if quiesceConfigured(cfg) {
+		log.Warn("quiesce = \"pause\" has no effect: Xen features are off")
 	}
 	tree := fs.New(client, dm, domains, opts)
 	// Domains a killed snapfs left paused run again before anything else.

@@ -40,6 +40,19 @@ func openXen(cfg Config, runner xen.Runner, log *slog.Logger) *xenBackend {
 	return &xenBackend{c}
 }
 
+// quiesceConfigured reports whether any origin is to be paused.
+func quiesceConfigured(cfg Config) bool {
+	if cfg.Quiesce == "pause" {
+		return true
+	}
+	for _, o := range cfg.Origin {
+		if o.Quiesce != nil && *o.Quiesce == "pause" {
+			return true
+		}
+	}
+	return false
+}
+
 func toFS(doms []xen.Domain) []fs.Domain {
 	out := make([]fs.Domain, len(doms))
 	for i, d := range doms {

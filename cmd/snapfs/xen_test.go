@@ -74,3 +74,23 @@ func TestOpenXen(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestQuiesceConfigured(t *testing.T) {
+	for _, tc := range []struct {
+		toml string
+		want bool
+	}{
+		{"", false},
+		{`quiesce = "pause"`, true},
+		{"[origin.\"vg/a\"]\nquiesce = \"none\"\n", false},
+		{"[origin.\"vg/a\"]\nquiesce = \"pause\"\n", true},
+	} {
+		cfg := defaultConfig()
+		if err := parseConfig([]byte(tc.toml), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		if got := quiesceConfigured(cfg); got != tc.want {
+			t.Errorf("%q: %v, want %v", tc.toml, got, tc.want)
+		}
+	}
+}
