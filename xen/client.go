@@ -37,8 +37,9 @@ type Client struct {
 	maxAge   time.Duration
 
 	refreshMu sync.Mutex // one refresh at a time; waiters reuse its result
-	mu        sync.Mutex // guards doms, taken
+	mu        sync.Mutex // guards doms, err, taken
 	doms      []Domain
+	err       error // of the last read: a failing xl is not run for every read either
 	taken     time.Time
 	lists     atomic.Int64
 }
@@ -100,30 +101,27 @@ func using(doms []Domain, dev Device) []Domain {
 func (c *Client) read(ctx context.Context, fresh bool) ([]Domain, error) {
 	asked := time.Now()
 	c.mu.Lock()
-	doms, taken := c.doms, c.taken
+	doms, err, taken := c.doms, c.err, c.taken
 	c.mu.Unlock()
 	if !fresh && !taken.IsZero() && time.Since(taken) < c.maxAge {
-		return doms, nil
+		return doms, err
 	}
 
 	c.refreshMu.Lock()
 	defer c.refreshMu.Unlock()
 	c.mu.Lock()
-	doms, taken = c.doms, c.taken
+	doms, err, taken = c.doms, c.err, c.taken
 	c.mu.Unlock()
 	if !taken.IsZero() && (taken.After(asked) || (!fresh && time.Since(taken) < c.maxAge)) {
-		return doms, nil
+		return doms, err
 	}
 
 	start := time.Now()
-	doms, err := c.list(ctx)
-	if err != nil {
-		return nil, err
-	}
+	doms, err = c.list(ctx)
 	c.mu.Lock()
-	c.doms, c.taken = doms, start
+	c.doms, c.err, c.taken = doms, err, start
 	c.mu.Unlock()
-	return doms, nil
+	return doms, err
 }
 
 // list runs xl list and joins the block backends to its domains.
@@ -159,7 +157,7 @@ func (c *Client) list(ctx context.Context) ([]Domain, error) {
 // forget drops the cached domains, so the next read runs xl list.
 func (c *Client) forget() {
 	c.mu.Lock()
-	c.doms, c.taken = nil, time.Time{}
+	c.doms, c.err, c.taken = nil, nil, time.Time{}
 	c.mu.Unlock()
 }
 

@@ -247,8 +247,14 @@ func TestClientErrors(t *testing.T) {
 	if _, err := c.Using(context.Background(), Device{254, 1}); !errors.Is(err, ErrFailed) {
 		t.Errorf("Using with a failing xl: %v", err)
 	}
-	// A failure is not cached: the next read tries again.
-	c.Domains(context.Background())
+	// A failure serves the reads of MaxAge too; a fresh read tries again.
+	if _, err := c.Domains(context.Background()); !errors.Is(err, ErrFailed) {
+		t.Errorf("second read: %v", err)
+	}
+	if n := c.Lists(); n != 1 {
+		t.Errorf("%d xl list, want 1", n)
+	}
+	c.Fresh(context.Background())
 	if n := c.Lists(); n != 2 {
 		t.Errorf("%d xl list, want 2", n)
 	}
