@@ -31,9 +31,9 @@
 //
 // # Cost
 //
-// A Client caches what it read, or how it failed, for MaxAge (a second by default), and callers
-// that ask while a refresh runs share its result, so reading a hundred domu
-// files costs one `xl list`. Pause and Unpause drop the cache, and Fresh
+// A Client caches what it read, or how it failed, for MaxAge (a second by
+// default), and callers that ask while a refresh runs share its result, so
+// reading a hundred domu files costs one `xl list`. Pause and Unpause drop the cache, and Fresh
 // reads anew, for decisions that must not rest on a state a second old.
 package xen
 
