@@ -28,7 +28,8 @@ func openXen(cfg Config, runner xen.Runner, log *slog.Logger) *xenBackend {
 		log.Warn("Xen features off: no xl binary", "xl", cfg.XL, "err", err)
 		return nil
 	}
-	c := xen.NewClient(runner, path, nil, 0)
+	// The command lines say "xl" as configured: the audit line reads as typed.
+	c := xen.NewClient(runner, cfg.XL, nil, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.CommandTimeout))
 	defer cancel()
 	doms, err := c.Fresh(ctx)
