@@ -71,7 +71,9 @@ func startSnapfs(t *testing.T, config string) *daemon {
 	}
 	go func() { d.done <- d.cmd.Wait() }()
 	t.Cleanup(func() { d.stop(t) })
-	waitFor(t, 20*time.Second, "snapfs to serve", func() bool { return isMounted(d.mnt) })
+	waitFor(t, 30*time.Second, "snapfs to serve", func() bool {
+		return isMounted(d.mnt) && strings.Contains(d.logs.String(), "msg=serving")
+	})
 	return d
 }
 
@@ -86,8 +88,14 @@ func (d *daemon) stop(t *testing.T) {
 			t.Errorf("snapfs exited with %v after SIGTERM", err)
 		}
 	case <-time.After(30 * time.Second):
+		// Leave a trace of where it hangs: its goroutines (SIGQUIT makes the
+		// Go runtime print them) and what the processes wait on.
+		ps, _ := exec.Command("bash", "-c", fmt.Sprintf("ps -eo pid,stat,wchan:32,args; "+
+			"for t in /proc/%d/task/*; do echo \"== $t $(cat $t/syscall)\"; cat $t/stack; done", d.cmd.Process.Pid)).CombinedOutput()
+		_ = d.cmd.Process.Signal(syscall.SIGQUIT)
+		time.Sleep(2 * time.Second)
 		_ = d.cmd.Process.Kill()
-		t.Errorf("snapfs did not exit within 30s of SIGTERM")
+		t.Errorf("snapfs did not exit within 30s of SIGTERM; processes:\n%s", ps)
 	}
 	if isMounted(d.mnt) {
 		t.Errorf("%s is still mounted after snapfs exited", d.mnt)
@@ -588,6 +596,39 @@ func TestPermissions(t *testing.T) {
 	d2 := startSnapfs(t, baseConfig)
 	if out, err := as(1000, 4242, "ls "+d2.mnt); err == nil {
 		t.Errorf("other user listed a mount without allow_other: %q", out)
+	}
+}
+
+// TestSignalDuringStartup stops snapfs the moment its mount appears, before
+// it logs that it serves: it must still unmount and exit 0.
+func TestSignalDuringStartup(t *testing.T) {
+	newVG(t, "e2e", 64)
+	bin := os.Getenv("SNAPFS_BIN")
+	for i := 0; i < 3; i++ {
+		mnt := t.TempDir()
+		cmd := exec.Command(bin, mnt)
+		var logs syncBuffer
+		cmd.Stdout, cmd.Stderr = &logs, &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "the mount", func() bool { return isMounted(mnt) })
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("exit after an early SIGTERM: %v\n%s", err, logs.String())
+			}
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Fatalf("snapfs hung after an early SIGTERM:\n%s", logs.String())
+		}
+		if isMounted(mnt) {
+			t.Errorf("%s still mounted after an early SIGTERM", mnt)
+			_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
+		}
 	}
 }
 
