@@ -95,6 +95,12 @@ func New(l LVM, dm DeviceMapper, domains Domains, opts Options) *FS {
 // Root is the node to mount.
 func (f *FS) Root() gofs.InodeEmbedder { return f.root }
 
+// Refresh reads LVM now. The daemon calls it before mounting.
+func (f *FS) Refresh() error {
+	_, err := f.refresh(true)
+	return err
+}
+
 // current returns the model, refreshed when it is older than MaxAge.
 func (f *FS) current() (*Tree, error) {
 	f.mu.Lock()

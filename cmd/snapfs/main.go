@@ -130,6 +130,13 @@ func serve(cfg Config, mountpoint string, debugFUSE bool, log *slog.Logger) erro
 		AdminGID:           adminGID,
 		Logger:             log,
 	}
+	// Catch the signals before mounting: a SIGTERM that arrived while the
+	// mount is being set up would otherwise kill snapfs mid-request, and a
+	// process blocked on its own FUSE mount cannot finish exiting.
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(signals)
+
 	var domains fs.Domains
 	if x := openXen(cfg, debugRunner{&xen.ExecRunner{Timeout: time.Duration(cfg.CommandTimeout)}, log}, log); x != nil {
 		domains, opts.Quiescer = x, x
@@ -141,14 +148,16 @@ func serve(cfg Config, mountpoint string, debugFUSE bool, log *slog.Logger) erro
 	if err := tree.Recover(context.Background()); err != nil {
 		log.Error("recovering paused domains", "err", err)
 	}
+	// Read LVM once before mounting: the first access is then answered at
+	// once, and an LVM that does not work fails here, with its message.
+	if err := tree.Refresh(); err != nil {
+		return fmt.Errorf("reading LVM state: %w", err)
+	}
 	server, err := gofs.Mount(mountpoint, tree.Root(), fs.MountOptions(cfg.AllowOther, debugFUSE))
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
 	log.Info("serving", "mountpoint", mountpoint, "version", versionString(), "vgs", cfg.VGs)
-
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		sig := <-signals
 		log.Info("unmounting", "signal", sig.String())
