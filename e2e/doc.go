@@ -1,8 +1,11 @@
-// Package e2e runs snapfs's end-to-end tests, against real LVM, in a
-// throwaway virtual machine. The development and CI machines have no
+// Package e2e runs snapfs's end-to-end tests, against real LVM and real Xen,
+// in throwaway virtual machines. The development and CI machines have no
 // device-mapper, so TestVM builds the daemon and the guest tests
 // (package e2e/guest, build tag vmguest), boots a VM with e2e/vm/run and runs
-// the guest tests in it. The package has no code of its own.
+// the guest tests in it. TestXen does the same with the Xen guest tests (build
+// tags vmguest and xenguest) in dom0 of a Xen 4.17 host that e2e/vm/run --xen
+// boots under qemu, where PV DomUs run on LVs. The package has no code of its
+// own.
 //
 // The pieces:
 //
@@ -12,12 +15,16 @@
 //	e2e/vm/init        the initramfs's /init: modules, mounts, then guest-init
 //	e2e/vm/guest-init  PID 1 in the VM: lvm.conf without udev, runs the command,
 //	                   reports its exit status, powers off
+//	e2e/vm/xen-dom0    sourced by guest-init under --xen: starts the toolstack
 //	e2e/vm/mkvg        in the VM: a volume group on a loop file
+//	e2e/vm/mkdomu      in dom0: the kernel and busybox initramfs of a PV DomU
+//	e2e/vm/xen-block   in dom0: the test DomUs' block hotplug script
 //	e2e/vm/demo        in the VM: the interactive demo of "make demo"
 //	e2e/guest          the tests that run in the VM
 //
-// Run the tests with "make e2e" or "go test ./e2e -run TestVM -v". Set
-// SNAPFS_E2E_RUN to a -test.run pattern to run only some guest tests. TestVM
-// is skipped under -short and, outside CI, when qemu or a kernel is missing
-// (scripts/ensure-deps installs them); with CI set it fails instead.
+// Run the tests with "make e2e" or "go test ./e2e -run 'TestVM|TestXen' -v".
+// Set SNAPFS_E2E_RUN to a -test.run pattern to run only some guest tests.
+// TestVM and TestXen are skipped under -short and, outside CI, when qemu, a
+// kernel or Xen is missing (scripts/ensure-deps installs them); with CI set
+// they fail instead.
 package e2e

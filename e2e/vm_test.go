@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,21 @@ func TestVM(t *testing.T) {
 		t.Skip("boots a VM and takes minutes; skipped under -short")
 	}
 	requireVM(t)
+	runGuestTests(t, guestRun{tags: "vmguest", timeout: 20 * time.Minute, pattern: os.Getenv("SNAPFS_E2E_RUN")})
+}
+
+// guestRun says which guest tests to run in which VM.
+type guestRun struct {
+	tags    string        // build tags of the guest test binary
+	vmArgs  []string      // more options for e2e/vm/run, e.g. --xen
+	timeout time.Duration // for the guest tests
+	pattern string        // -test.run, when not empty
+}
+
+// runGuestTests builds snapfs and the guest tests with g.tags, boots a VM
+// with e2e/vm/run and runs the guest tests in it, logging what they print.
+func runGuestTests(t *testing.T, g guestRun) {
+	t.Helper()
 	repo, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
@@ -28,18 +44,20 @@ func TestVM(t *testing.T) {
 		t.Fatalf("./cmd/snapfs does not exist yet, so there is no daemon to test: %v", err)
 	}
 
+	name := strings.ReplaceAll(g.tags, ",", "-")
 	bin := filepath.Join(repo, ".build", "snapfs")
-	guestTest := filepath.Join(repo, ".build", "guest.test")
+	guestTest := filepath.Join(repo, ".build", name+".test")
 	goTool(t, repo, "build", "-o", bin, "./cmd/snapfs")
-	goTool(t, repo, "test", "-c", "-tags", "vmguest", "-o", guestTest, "./e2e/guest")
+	goTool(t, repo, "test", "-c", "-tags", g.tags, "-o", guestTest, "./e2e/guest")
 
-	args := []string{
-		"--timeout", "1800",
+	// The VM gets ten minutes more than the tests, to boot and stop.
+	args := append([]string{
+		"--timeout", fmt.Sprint(int((g.timeout + 10*time.Minute).Seconds())),
 		"--env", "SNAPFS_BIN=" + bin,
-		"--", guestTest, "-test.v", "-test.timeout", "20m",
-	}
-	if pattern := os.Getenv("SNAPFS_E2E_RUN"); pattern != "" {
-		args = append(args, "-test.run", pattern)
+	}, g.vmArgs...)
+	args = append(args, "--", guestTest, "-test.v", "-test.timeout", g.timeout.String())
+	if g.pattern != "" {
+		args = append(args, "-test.run", g.pattern)
 	}
 	ctx := context.Background()
 	if deadline, ok := t.Deadline(); ok {

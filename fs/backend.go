@@ -27,6 +27,7 @@ type DeviceMapper interface {
 // Domain is a Xen domain that uses a logical volume as one of its disks.
 type Domain struct {
 	Name  string
+	ID    int
 	State string // running, blocked, paused, shutdown, crashed, dying
 }
 
@@ -34,6 +35,19 @@ type Domain struct {
 // host has no Xen: every domu file is empty.
 type Domains interface {
 	// Using returns the domains with a disk on block device major:minor,
-	// sorted by name.
+	// sorted by name. The answer may be about a second old: reading many
+	// domu files costs one look at Xen.
 	Using(ctx context.Context, major, minor int) ([]Domain, error)
+	// UsingNow is Using from a look at Xen made now, for decisions: the rmdir
+	// guard and quiesce.
+	UsingNow(ctx context.Context, major, minor int) ([]Domain, error)
+}
+
+// Quiescer pauses and unpauses Xen domains, by name, for quiesce = "pause".
+type Quiescer interface {
+	Pause(ctx context.Context, name string) error
+	Unpause(ctx context.Context, name string) error
+	// Domain returns the domain named name as it is now; false when there is
+	// none.
+	Domain(ctx context.Context, name string) (Domain, bool, error)
 }

@@ -34,6 +34,17 @@ type Options struct {
 	// AdminGID, when >= 0, is the group whose members may change snapshots:
 	// directories and ctl are group-writable by it.
 	AdminGID int
+	// Quiesce, when set, pauses the Xen domains that use an origin while its
+	// snapshot is taken (quiesce = "pause"); OriginQuiesce overrides it per
+	// origin, keyed "vg/lv". Quiescer does the pausing; without one nothing
+	// is paused.
+	Quiesce       bool
+	OriginQuiesce map[string]bool
+	Quiescer      Quiescer
+	// StateDir holds the records of the domains snapfs has paused, so that
+	// a snapfs killed while they were paused unpauses them when it starts
+	// again (Recover); DefaultStateDir when empty.
+	StateDir string
 	// MaxAge is how old the model may be before an access refreshes it.
 	MaxAge time.Duration
 	// Logger receives the audit and warning lines.
@@ -56,6 +67,9 @@ type FS struct {
 	taken  time.Time
 	warned map[string]bool
 	vgLock map[string]*sync.Mutex
+
+	pauseMu sync.Mutex            // guards paused
+	paused  map[string]*heldPause // domains snapfs holds paused, by name
 }
 
 // New builds the tree. dm and domains may be nil.
@@ -66,9 +80,13 @@ func New(l LVM, dm DeviceMapper, domains Domains, opts Options) *FS {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.StateDir == "" {
+		opts.StateDir = DefaultStateDir
+	}
 	f := &FS{
 		opts: opts, lvm: l, dm: dm, domains: domains, log: opts.Logger,
 		warned: map[string]bool{}, vgLock: map[string]*sync.Mutex{},
+		paused: map[string]*heldPause{},
 	}
 	f.root = &rootNode{fs: f}
 	return f
@@ -225,7 +243,7 @@ func ino(parts ...string) uint64 {
 // domainsOf returns the Xen domains using e, or none when Xen is off or e is
 // not active.
 func (f *FS) domainsOf(e *LVEntry) []Domain {
-	if f.domains == nil || e.LV.KernelMajor < 0 || (e.LV.KernelMajor == 0 && e.LV.KernelMinor == 0) {
+	if f.domains == nil || !hasDevice(e) {
 		return nil
 	}
 	doms, err := f.domains.Using(context.Background(), e.LV.KernelMajor, e.LV.KernelMinor)
@@ -234,6 +252,21 @@ func (f *FS) domainsOf(e *LVEntry) []Domain {
 		return nil
 	}
 	return doms
+}
+
+// domainsNow returns the Xen domains using e as Xen shows them now, for a
+// decision about e. ctx records the xl command in the audit line.
+func (f *FS) domainsNow(ctx context.Context, e *LVEntry) ([]Domain, error) {
+	if f.domains == nil || !hasDevice(e) {
+		return nil, nil
+	}
+	return f.domains.UsingNow(ctx, e.LV.KernelMajor, e.LV.KernelMinor)
+}
+
+// hasDevice reports whether e is active, with a device number a domain's
+// disk can have.
+func hasDevice(e *LVEntry) bool {
+	return e.LV.KernelMajor >= 0 && !(e.LV.KernelMajor == 0 && e.LV.KernelMinor == 0)
 }
 
 // MountOptions are the go-fuse options snapfs mounts with. The kernel checks

@@ -61,12 +61,19 @@ type mountedFS struct {
 // and unmounts it when the test ends.
 func mountFake(t *testing.T, opts Options) *mountedFS {
 	t.Helper()
-	return mountFakeDM(t, opts, true)
+	return mountFakeWith(t, opts, true, nil)
 }
 
 // mountFakeDM mounts like mountFake; without dm, the tree has no
 // device-mapper and reads states from the report.
 func mountFakeDM(t *testing.T, opts Options, dm bool) *mountedFS {
+	t.Helper()
+	return mountFakeWith(t, opts, dm, nil)
+}
+
+// mountFakeWith mounts like mountFakeDM, with the Xen domains that domains
+// returns for the fake LVM (see xen_test.go); none when it is nil.
+func mountFakeWith(t *testing.T, opts Options, dm bool, domains func(*fakeLVM) Domains) *mountedFS {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		skipOrFail(t, "FUSE mount tests need root")
@@ -84,10 +91,14 @@ func mountFakeDM(t *testing.T, opts Options, dm bool) *mountedFS {
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(m.logs, nil))
 	m.dm.set("vg-snap1", lvm.Target{Length: 2 << 20, Type: "snapshot", Params: "19904/409600 64"})
+	var doms Domains
+	if domains != nil {
+		doms = domains(m.lvm)
+	}
 	if dm {
-		m.fs = New(m.lvm, m.dm, nil, opts)
+		m.fs = New(m.lvm, m.dm, doms, opts)
 	} else {
-		m.fs = New(m.lvm, nil, nil, opts)
+		m.fs = New(m.lvm, nil, doms, opts)
 	}
 	server, err := gofs.Mount(m.dir, m.fs.Root(), MountOptions(false, false))
 	if err != nil {

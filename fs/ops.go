@@ -112,7 +112,14 @@ func (f *FS) takeSnapshot(ctx context.Context, parent *LVEntry, name string) (*L
 	}
 	unlock := f.lockVG(vg)
 	defer unlock()
-	err := f.lvm.CreateSnapshot(ctx, vg, parent.LV.Name, name, f.snapshotSize(parent))
+	// With quiesce = "pause", the domains using the origin are paused for
+	// the lvcreate only, and unpaused whatever it did, before anything else.
+	resume, err := f.quiesce(ctx, parent, name)
+	if err != nil {
+		return nil, err
+	}
+	err = f.lvm.CreateSnapshot(ctx, vg, parent.LV.Name, name, f.snapshotSize(parent))
+	resume()
 	t, rerr := f.refresh(true)
 	if err != nil {
 		if !errors.Is(err, lvm.ErrExists) && rerr == nil {
@@ -146,18 +153,22 @@ func (f *FS) removeHalfMade(ctx context.Context, t *Tree, vg, name string) {
 	}
 }
 
-// removeSnapshot removes snapshot e.
+// removeSnapshot removes snapshot e, unless it is a disk of a Xen domain
+// that is not shut down.
 func (f *FS) removeSnapshot(ctx context.Context, e *LVEntry) error {
-	if doms := f.domainsOf(e); len(doms) > 0 {
-		for _, d := range doms {
-			if d.State != "shutdown" {
-				return fmt.Errorf("%s is a disk of domain %s (%s): %w", e, d.Name, d.State, errDomainBusy)
-			}
+	doms, err := f.domainsNow(ctx, e)
+	if err != nil {
+		// LVM still refuses an LV that a domain holds open.
+		f.log.Warn("reading Xen domains for the rmdir guard; leaving it to LVM", "lv", e.String(), "err", err)
+	}
+	for _, d := range doms {
+		if d.State != "shutdown" {
+			return fmt.Errorf("%s is a disk of domain %s (%s): %w", e, d.Name, d.State, errDomainBusy)
 		}
 	}
 	unlock := f.lockVG(e.LV.VG)
 	defer unlock()
-	err := f.lvm.Remove(ctx, e.LV.VG, e.LV.Name)
+	err = f.lvm.Remove(ctx, e.LV.VG, e.LV.Name)
 	f.refreshAfterChange()
 	return err
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/snapfs/snapfs/fs"
 	"github.com/snapfs/snapfs/lvm"
+	"github.com/snapfs/snapfs/xen"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; without
@@ -111,18 +112,24 @@ func serve(cfg Config, mountpoint string, debugFUSE bool, log *slog.Logger) erro
 	}
 
 	origins := map[string]lvm.SizeSpec{}
+	quiesce := map[string]bool{}
 	for name, o := range cfg.Origin {
 		if o.SnapshotSize != nil {
 			origins[name] = o.SnapshotSize.SizeSpec
 		}
+		if o.Quiesce != nil {
+			quiesce[name] = *o.Quiesce == "pause"
+		}
 	}
-	tree := fs.New(client, dm, nil, fs.Options{
+	opts := fs.Options{
 		VGs:                cfg.VGs,
 		SnapshotSize:       cfg.SnapshotSize.SizeSpec,
 		OriginSnapshotSize: origins,
+		Quiesce:            cfg.Quiesce == "pause",
+		OriginQuiesce:      quiesce,
 		AdminGID:           adminGID,
 		Logger:             log,
-	})
+	}
 	// Catch the signals before mounting: a SIGTERM that arrived while the
 	// mount is being set up would otherwise kill snapfs mid-request, and a
 	// process blocked on its own FUSE mount cannot finish exiting.
@@ -130,6 +137,17 @@ func serve(cfg Config, mountpoint string, debugFUSE bool, log *slog.Logger) erro
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(signals)
 
+	var domains fs.Domains
+	if x := openXen(cfg, debugRunner{&xen.ExecRunner{Timeout: time.Duration(cfg.CommandTimeout)}, log}, log); x != nil {
+		domains, opts.Quiescer = x, x
+	} else if quiesceConfigured(cfg) {
+		log.Warn("quiesce = \"pause\" has no effect: Xen features are off")
+	}
+	tree := fs.New(client, dm, domains, opts)
+	// Domains a killed snapfs left paused run again before anything else.
+	if err := tree.Recover(context.Background()); err != nil {
+		log.Error("recovering paused domains", "err", err)
+	}
 	// Read LVM once before mounting: the first access is then answered at
 	// once, and an LVM that does not work fails here, with its message.
 	if err := tree.Refresh(); err != nil {
@@ -167,8 +185,8 @@ func unmount(server *fuse.Server, mountpoint string, log *slog.Logger) {
 	os.Exit(0)
 }
 
-// debugRunner records every command line for the audit line of the change
-// it belongs to, and logs it at debug level.
+// debugRunner records every command line (LVM's and xl's) for the audit line
+// of the change it belongs to, and logs it at debug level.
 type debugRunner struct {
 	lvm.Runner
 	log *slog.Logger

@@ -1,7 +1,9 @@
 // Package guest holds the end-to-end tests that run inside the test VM, where
 // device-mapper and LVM are real. They are built with the vmguest build tag
 // and run by e2e.TestVM through e2e/vm/run; on the host they are never built
-// by a plain "go test ./...".
+// by a plain "go test ./...". xen_test.go, built with the tags vmguest and
+// xenguest, holds the scenarios that e2e.TestXen runs in a Xen dom0
+// (e2e/vm/run --xen).
 //
 // Run them with "make e2e", or by hand:
 //
