@@ -653,11 +653,41 @@ func (f *FS) janitor() {
 		case <-f.stop:
 			return
 		case now := <-t.C:
-			for _, sf := range f.allFiles() {
+			all := f.allFiles()
+			if len(all) > 0 && !f.treeMounted() {
+				// umount -l of the tree detached the mounts inside it too;
+				// let them go, or the FUSE mount they pin never ends.
+				f.log.Warn("the tree was unmounted from outside: letting go of files/ mounts")
+				for _, sf := range all {
+					_ = sf.unmountAll(true)
+				}
+				continue
+			}
+			for _, sf := range all {
 				sf.expire(now, idle)
 			}
 		}
 	}
+}
+
+// treeMounted tells whether the tree is still mounted on its mount point,
+// from /proc/self/mountinfo (a stat would ask the tree itself). It says yes
+// when it cannot tell.
+func (f *FS) treeMounted() bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil || f.opts.Mountpoint == "" {
+		return true
+	}
+	// Fields: id parent major:minor root mountpoint options... - fstype ...
+	// with spaces in paths written as \040.
+	want := strings.NewReplacer(" ", `\040`, "\t", `\011`, "\n", `\012`, `\`, `\134`).Replace(f.opts.Mountpoint)
+	for _, line := range strings.Split(string(b), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) > 4 && fields[4] == want && strings.Contains(line, " - fuse.snapfs ") {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *FS) allFiles() []*snapFiles {
