@@ -25,7 +25,6 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
-	"golang.org/x/sys/unix"
 
 	"github.com/snapfs/snapfs/lvm"
 )
@@ -298,16 +297,18 @@ func MountOptions(allowOther, debug bool) *gofs.Options {
 // window of several 1 MiB requests, which the kernel then sends in parallel.
 const ReadaheadKB = 4096
 
-// RaiseReadahead sets the readahead of the FUSE mount on mountpoint to
+// RaiseReadahead sets the readahead of the snapfs mount on mountpoint to
 // ReadaheadKB, through the mount's backing device in sysfs
 // (/sys/class/bdi/0:N/read_ahead_kb).
 func RaiseReadahead(mountpoint string) error {
-	var st unix.Stat_t
-	if err := unix.Stat(mountpoint, &st); err != nil {
-		return fmt.Errorf("readahead of %s: %w", mountpoint, err)
+	dev, found, err := fuseMountDevice(mountpoint)
+	if err == nil && !found {
+		err = errors.New("not mounted")
 	}
-	p := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))
-	if err := os.WriteFile(p, []byte(strconv.Itoa(ReadaheadKB)), 0o644); err != nil {
+	if err == nil {
+		err = os.WriteFile("/sys/class/bdi/"+dev+"/read_ahead_kb", []byte(strconv.Itoa(ReadaheadKB)), 0o644)
+	}
+	if err != nil {
 		return fmt.Errorf("readahead of %s: %w", mountpoint, err)
 	}
 	return nil

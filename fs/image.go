@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -32,11 +33,17 @@ var (
 	_ = (gofs.NodeSetattrer)((*imageFile)(nil))
 )
 
-func (f *FS) imageInode(ctx context.Context, parent *gofs.Inode, e *LVEntry, a *fuse.Attr) *gofs.Inode {
+func (f *FS) imageInode(ctx context.Context, parent *gofs.Inode, e *LVEntry, out *fuse.EntryOut) *gofs.Inode {
 	n := ino("lv", e.LV.UUID, "image")
-	imageAttr(a, n, e)
+	imageAttr(&out.Attr, n, e)
+	out.SetAttrTimeout(imageAttrTimeout)
 	return parent.NewInode(ctx, &imageFile{fs: f, uuid: e.LV.UUID}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: n})
 }
+
+// imageAttrTimeout is how long the kernel may cache an image's attributes.
+// Its size changes only when the origin is extended; without caching, the
+// kernel would ask for them before every read (auto_inval_data).
+const imageAttrTimeout = time.Second
 
 // imageAttr fills the attributes of snapshot e's image. Its times are the
 // snapshot's creation, when its content was taken: a backup tool that skips
@@ -54,6 +61,7 @@ func imageAttr(a *fuse.Attr, n uint64, e *LVEntry) {
 }
 
 func (n *imageFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	out.SetTimeout(imageAttrTimeout)
 	if h, ok := fh.(*imageHandle); ok {
 		imageAttr(&out.Attr, n.StableAttr().Ino, h.entry)
 		return 0
@@ -128,6 +136,7 @@ func (h *imageHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Re
 
 // Getattr answers fstat of an open image with what the file was at open.
 func (h *imageHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
+	out.SetTimeout(imageAttrTimeout)
 	imageAttr(&out.Attr, ino("lv", h.entry.LV.UUID, "image"), h.entry)
 	return 0
 }

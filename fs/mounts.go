@@ -183,7 +183,8 @@ func (sf *snapFiles) prepare(ctx context.Context) syscall.Errno {
 		for i, p := range parts {
 			names[i] = p.name + "=" + p.fstype
 		}
-		f.log.Info("files/ shows the partitions of a whole-disk image", "snapshot", e.String(), "table", content.Type, "loop", loop.Device, "partitions", strings.Join(names, " "))
+		f.log.Info("files/ shows the partitions of a whole-disk image that hold a filesystem", "snapshot", e.String(),
+			"table", content.Type, "loop", loop.Device, "partitions", strings.Join(names, " "), "left_out", content.Reason)
 	}
 	return 0
 }
@@ -236,6 +237,8 @@ func attachPartitions(dev string, table blockdev.Content) (*blockdev.Loop, []par
 		loop.Close()
 		return nil, nil, blockdev.Content{Reason: fmt.Sprintf("a %s partition table whose partitions hold no filesystem (%s)", table.Type, strings.Join(skipped, "; "))}
 	}
+	// Reason says which partitions are left out, and why.
+	table.Reason = strings.Join(skipped, "; ")
 	return loop, parts, table
 }
 
@@ -670,24 +673,34 @@ func (f *FS) janitor() {
 	}
 }
 
-// treeMounted tells whether the tree is still mounted on its mount point,
-// from /proc/self/mountinfo (a stat would ask the tree itself). It says yes
-// when it cannot tell.
+// treeMounted tells whether the tree is still mounted on its mount point.
+// It says yes when it cannot tell.
 func (f *FS) treeMounted() bool {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil || f.opts.Mountpoint == "" {
+	if f.opts.Mountpoint == "" {
 		return true
+	}
+	_, found, err := fuseMountDevice(f.opts.Mountpoint)
+	return found || err != nil
+}
+
+// fuseMountDevice finds the snapfs FUSE mount on mountpoint in
+// /proc/self/mountinfo (a stat would ask the tree itself) and returns its
+// device number, "major:minor".
+func fuseMountDevice(mountpoint string) (dev string, found bool, err error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", false, err
 	}
 	// Fields: id parent major:minor root mountpoint options... - fstype ...
 	// with spaces in paths written as \040.
-	want := strings.NewReplacer(" ", `\040`, "\t", `\011`, "\n", `\012`, `\`, `\134`).Replace(f.opts.Mountpoint)
+	want := strings.NewReplacer(" ", `\040`, "\t", `\011`, "\n", `\012`, `\`, `\134`).Replace(mountpoint)
 	for _, line := range strings.Split(string(b), "\n") {
 		fields := strings.Fields(line)
 		if len(fields) > 4 && fields[4] == want && strings.Contains(line, " - fuse.snapfs ") {
-			return true
+			dev, found = fields[2], true // the last one is on top
 		}
 	}
-	return false
+	return dev, found, nil
 }
 
 func (f *FS) allFiles() []*snapFiles {

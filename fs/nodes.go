@@ -311,7 +311,7 @@ func (n *lvNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 		case "ctl":
 			return n.fs.ctlInode(ctx, &n.Inode, e, &out.Attr), 0
 		case "image":
-			return n.fs.imageInode(ctx, &n.Inode, e, &out.Attr), 0
+			return n.fs.imageInode(ctx, &n.Inode, e, out), 0
 		case "files":
 			// The walk of a process that looked inside files/ before it
 			// was mounted comes back here (see enter): hold it until the
