@@ -530,3 +530,21 @@ func TestChdirSyscall(t *testing.T) {
 		}
 	}
 }
+
+// A mounted files/ moves with its snapshot's rename, and rmdir under the
+// new name still unmounts it.
+func TestFilesFollowRename(t *testing.T) {
+	m := mountFake(t, Options{})
+	m.useDevice(t, "snap1", ext4Device(t), 16<<20)
+	m.mustSh(t, "ls vg/web/snap1/files/ >/dev/null && mv vg/web/snap1 vg/web/renamed")
+	if got := m.mustSh(t, "cat vg/web/renamed/files/etc/hostname"); got != "web1\n" {
+		t.Errorf("after mv: %q", got)
+	}
+	if got := mountsUnder(t, m.dir); len(got) != 1 || !strings.HasSuffix(got[0], "/vg/web/renamed/files") {
+		t.Errorf("mounts after mv: %v", got)
+	}
+	m.mustSh(t, "rmdir vg/web/renamed")
+	if got := mountsUnder(t, m.dir); len(got) != 0 {
+		t.Errorf("mounts after rmdir: %v", got)
+	}
+}

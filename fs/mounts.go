@@ -399,15 +399,12 @@ func (sf *snapFiles) isMounted(name string) bool {
 // waits only once the mounting goroutine has its mount point open: before
 // that, the lookup might be the very one that goroutine's walk waits for.
 func (f *FS) waitMounted(ctx context.Context, uuid, name string) syscall.Errno {
-	if ownRequest(ctx) {
-		return 0
-	}
 	sf := f.filesIfAny(uuid)
 	if sf == nil {
 		return 0
 	}
 	job := sf.mountingJob(name)
-	if job == nil {
+	if job == nil || ownRequest(ctx) {
 		return 0
 	}
 	return wait(ctx, job.done)
