@@ -28,12 +28,14 @@ import (
 // directory, right after its LOOKUP; snapfs cannot mount from inside that
 // LOOKUP, because mount(2) would walk to the same directory and wait for the
 // very lookup it is answering. So the first look inside (opening the
-// directory, looking up a name in it, or chdir into it) mounts from a
-// goroutine and answers ESTALE. The kernel then repeats the system call
-// once with a fresh path walk (LOOKUP_REVAL), which revalidates the files
-// entry: snapfs holds that LOOKUP until the mount is made, and the repeated
-// walk crosses into it. A stat of files/ (or ls -l of the snapshot) does not
-// look inside and mounts nothing.
+// directory, looking up a name in it, or chdir into it, which snapfs sees
+// only as a getattr and tells from a stat by the caller's system call in
+// /proc/PID/syscall) mounts from a goroutine and answers ESTALE. The
+// kernel then repeats the system call once with a fresh path walk
+// (LOOKUP_REVAL), which revalidates the files entry: snapfs holds that
+// LOOKUP until the mount is made, and the repeated walk crosses into it. A
+// stat of files/ (or ls -l of the snapshot) does not look inside and mounts
+// nothing.
 //
 // The goroutine reaches the mount point by a path walk through the FUSE
 // mount, which snapfs answers at once for its own threads, keeps it open
