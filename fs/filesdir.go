@@ -94,6 +94,13 @@ func (n *filesDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) 
 	if n.part == "" {
 		sf := n.fs.filesOf(n.uuid)
 		sf.touch()
+		// Prepared at opendir, unless forgotten since: a directory left
+		// open (a shell in files/) outlives files_idle.
+		if !ownRequest(ctx) {
+			if errno := sf.prepare(ctx); errno != 0 {
+				return nil, errno
+			}
+		}
 		if sf.kind() == blockdev.PartitionTable {
 			for _, p := range sf.partNames() {
 				entries = append(entries, fuse.DirEntry{Name: p, Mode: syscall.S_IFDIR, Ino: filesIno(n.uuid, p)})

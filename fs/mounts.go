@@ -175,6 +175,9 @@ func (sf *snapFiles) prepare(ctx context.Context) syscall.Errno {
 	}
 	sf.mu.Lock()
 	sf.prepared, sf.content, sf.source, sf.loop, sf.parts = true, content, dev, loop, parts
+	// Preparing can take longer than files_idle: count from its end, or
+	// the janitor forgets what it found before the caller reads it.
+	sf.lastUse = time.Now()
 	sf.mu.Unlock()
 
 	switch content.Kind {
