@@ -21,7 +21,7 @@ func TestVM(t *testing.T) {
 		t.Skip("boots a VM and takes minutes; skipped under -short")
 	}
 	requireVM(t)
-	runGuestTests(t, guestRun{tags: "vmguest", timeout: 20 * time.Minute, pattern: os.Getenv("SNAPFS_E2E_RUN")})
+	runGuestTests(t, guestRun{tags: "vmguest", timeout: 45 * time.Minute, pattern: os.Getenv("SNAPFS_E2E_RUN")})
 }
 
 // guestRun says which guest tests to run in which VM.

@@ -6,8 +6,9 @@ import (
 	"github.com/snapfs/snapfs/lvm"
 )
 
-// LVM is what the tree needs from LVM: one report for the whole state, and
-// the five changes the tree allows. *lvm.Client implements it.
+// LVM is what the tree needs from LVM: one report for the whole state, the
+// five changes the tree allows, and activation of a snapshot whose image or
+// files/ is opened. *lvm.Client implements it.
 type LVM interface {
 	Report(ctx context.Context, vgs []string) (*lvm.Report, error)
 	CreateSnapshot(ctx context.Context, vg, origin, name string, size lvm.SizeSpec) error
@@ -15,6 +16,9 @@ type LVM interface {
 	Rename(ctx context.Context, vg, oldName, newName string) error
 	Merge(ctx context.Context, vg, name string) error
 	Extend(ctx context.Context, vg, name, size string) error
+	// Activate activates an LV even when it is flagged to skip activation,
+	// as thin snapshots are (lvchange -ay -K).
+	Activate(ctx context.Context, vg, name string) error
 }
 
 // DeviceMapper reads the live status of a device-mapper device without

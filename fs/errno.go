@@ -34,6 +34,7 @@ var errnoTable = []struct {
 	{lvm.ErrNoSpace, syscall.ENOSPC},
 	{lvm.ErrInUse, syscall.EBUSY},
 	{errDomainBusy, syscall.EBUSY},
+	{errFilesBusy, syscall.EBUSY},
 	{errNotAllowed, syscall.EPERM},
 	{lvm.ErrTimeout, syscall.ETIMEDOUT},
 	{lvm.ErrNotFound, syscall.ENOENT},

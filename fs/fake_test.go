@@ -302,6 +302,21 @@ func (f *fakeLVM) Extend(ctx context.Context, vg, name, size string) error {
 	return nil
 }
 
+func (f *fakeLVM) Activate(ctx context.Context, vg, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	argv, err := f.begin(ctx, "lvchange", "-ay", "-K", vg+"/"+name)
+	if err != nil {
+		return err
+	}
+	lv := f.find(vg, name)
+	if lv == nil {
+		return cmdErr(lvm.ErrNotFound, 5, argv, fmt.Sprintf("Failed to find logical volume \"%s/%s\"", vg, name))
+	}
+	lv.Attr.State = 'a'
+	return nil
+}
+
 // lastCall returns the last recorded call.
 func (f *fakeLVM) lastCall() string {
 	f.mu.Lock()

@@ -1,6 +1,8 @@
 // Package fs shows LVM volume groups as a FUSE directory tree: volume groups,
 // their origin LVs, and the snapshots of each origin, with files that render
-// their state and a ctl file that merges or extends a snapshot.
+// their state and a ctl file that merges or extends a snapshot, and in each
+// snapshot its block device as a file (image) and its filesystem (files/),
+// mounted read-only inside the tree (see mounts.go).
 //
 // The package holds a pure model of the tree (Tree, built from one LVM report)
 // apart from the go-fuse node types that render it. Nodes only translate: they
@@ -12,9 +14,13 @@ package fs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"os"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -47,6 +53,11 @@ type Options struct {
 	StateDir string
 	// MaxAge is how old the model may be before an access refreshes it.
 	MaxAge time.Duration
+	// Mountpoint is the absolute path the tree is mounted on. Mounting a
+	// snapshot's files/ walks to it; without it files/ stays empty.
+	Mountpoint string
+	// FilesIdle is how long a snapshot's files/ stays mounted unused.
+	FilesIdle time.Duration
 	// Logger receives the audit and warning lines.
 	Logger *slog.Logger
 }
@@ -67,10 +78,22 @@ type FS struct {
 	taken  time.Time
 	warned map[string]bool
 	vgLock map[string]*sync.Mutex
+	files  map[string]*snapFiles // by snapshot UUID
+
+	// imageReads counts the reads of image files that reached snapfs
+	// (none where the kernel passes them through).
+	imageReads  atomic.Int64
+	janitorOnce sync.Once
+	closeOnce   sync.Once
+	stop        chan struct{} // closed by Close
 
 	pauseMu sync.Mutex            // guards paused
 	paused  map[string]*heldPause // domains snapfs holds paused, by name
 }
+
+// DefaultFilesIdle is how long a snapshot's files/ stays mounted unused
+// when Options.FilesIdle is not set.
+const DefaultFilesIdle = 5 * time.Minute
 
 // New builds the tree. dm and domains may be nil.
 func New(l LVM, dm DeviceMapper, domains Domains, opts Options) *FS {
@@ -83,10 +106,14 @@ func New(l LVM, dm DeviceMapper, domains Domains, opts Options) *FS {
 	if opts.StateDir == "" {
 		opts.StateDir = DefaultStateDir
 	}
+	if opts.FilesIdle <= 0 {
+		opts.FilesIdle = DefaultFilesIdle
+	}
 	f := &FS{
 		opts: opts, lvm: l, dm: dm, domains: domains, log: opts.Logger,
 		warned: map[string]bool{}, vgLock: map[string]*sync.Mutex{},
 		paused: map[string]*heldPause{},
+		files:  map[string]*snapFiles{}, stop: make(chan struct{}),
 	}
 	f.root = &rootNode{fs: f}
 	return f
@@ -269,8 +296,16 @@ func hasDevice(e *LVEntry) bool {
 	return e.LV.KernelMajor >= 0 && !(e.LV.KernelMajor == 0 && e.LV.KernelMinor == 0)
 }
 
+// maxRead is the largest read request the kernel sends (max_read, and
+// max_pages): close to the kernel's limit of 1 MiB, for image reads, but
+// small enough that go-fuse can splice a reply of that size, with its header
+// and a spare page, through a pipe of the default maximum pipe size (1 MiB).
+const maxRead = fuse.MAX_KERNEL_WRITE - 8<<10
+
 // MountOptions are the go-fuse options snapfs mounts with. The kernel checks
 // permissions (default_permissions) against the modes the nodes report.
+// Reads may be almost 1 MiB (maxRead) for image reads; see also
+// RaiseReadahead.
 func MountOptions(allowOther, debug bool) *gofs.Options {
 	entry := dirTimeout
 	return &gofs.Options{
@@ -284,6 +319,30 @@ func MountOptions(allowOther, debug bool) *gofs.Options {
 			Options:     []string{"default_permissions"},
 			DirectMount: true,
 			Debug:       debug,
+			MaxWrite:    maxRead,
 		},
 	}
+}
+
+// ReadaheadKB is the readahead snapfs sets on its mount. The kernel starts a
+// FUSE mount with 128 KiB and lets the daemon only lower it at mount time;
+// image reads of sequential backup tools go at device speed only with a
+// window of several 1 MiB requests, which the kernel then sends in parallel.
+const ReadaheadKB = 4096
+
+// RaiseReadahead sets the readahead of the snapfs mount on mountpoint to
+// ReadaheadKB, through the mount's backing device in sysfs
+// (/sys/class/bdi/0:N/read_ahead_kb).
+func RaiseReadahead(mountpoint string) error {
+	dev, found, err := fuseMountDevice(mountpoint)
+	if err == nil && !found {
+		err = errors.New("not mounted")
+	}
+	if err == nil {
+		err = os.WriteFile("/sys/class/bdi/"+dev+"/read_ahead_kb", []byte(strconv.Itoa(ReadaheadKB)), 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("readahead of %s: %w", mountpoint, err)
+	}
+	return nil
 }

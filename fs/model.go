@@ -14,8 +14,9 @@ var (
 	vgFiles       = []string{"status", "status.json"}
 	originFiles   = []string{"domu", "status", "status.json"}
 	snapshotFiles = []string{"allocated", "ctl", "domu", "origin", "state", "status", "status.json"}
-	// reservedSnapshotNames are fixed names of a snapshot directory that are
-	// not files of this version (image, files/) but are kept free for them.
+	// reservedSnapshotNames are the other fixed names of a snapshot
+	// directory: its block device (image) and its filesystem (files/), which
+	// are not rendered files.
 	reservedSnapshotNames = []string{"files", "image"}
 )
 

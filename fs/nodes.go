@@ -266,7 +266,11 @@ var (
 func lvIno(e *LVEntry) uint64 { return ino("lv", e.LV.UUID) }
 
 func (f *FS) lvAttr(a *fuse.Attr, e *LVEntry) {
-	f.dirAttr(a, lvIno(e), e.LV.Time, len(e.Snaps))
+	subdirs := len(e.Snaps)
+	if e.IsSnapshot() {
+		subdirs++ // files/
+	}
+	f.dirAttr(a, lvIno(e), e.LV.Time, subdirs)
 }
 
 func (f *FS) lvInode(ctx context.Context, parent *gofs.Inode, e *LVEntry, a *fuse.Attr) *gofs.Inode {
@@ -302,8 +306,21 @@ func (n *lvNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	if errno != 0 {
 		return nil, errno
 	}
-	if name == "ctl" && e.IsSnapshot() {
-		return n.fs.ctlInode(ctx, &n.Inode, e, &out.Attr), 0
+	if e.IsSnapshot() {
+		switch name {
+		case "ctl":
+			return n.fs.ctlInode(ctx, &n.Inode, e, &out.Attr), 0
+		case "image":
+			return n.fs.imageInode(ctx, &n.Inode, e, out), 0
+		case "files":
+			// The walk of a process that looked inside files/ before it
+			// was mounted comes back here (see enter): hold it until the
+			// mount is there to cross into.
+			if errno := n.fs.waitMounted(ctx, n.uuid, ""); errno != 0 {
+				return nil, errno
+			}
+			return n.fs.filesInode(ctx, &n.Inode, e, "", out), 0
+		}
 	}
 	if isFixedName(name, e.FileNames()) {
 		return n.fs.infoInode(ctx, &n.Inode, ino("lv", e.LV.UUID, name), name, &out.Attr, n.fs.lvRenderer(n.uuid, name)), 0
@@ -325,6 +342,11 @@ func (n *lvNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	entries := make([]fuse.DirEntry, 0, len(files)+len(e.Snaps))
 	for _, name := range files {
 		entries = append(entries, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG, Ino: ino("lv", e.LV.UUID, name)})
+	}
+	if e.IsSnapshot() {
+		entries = append(entries,
+			fuse.DirEntry{Name: "image", Mode: syscall.S_IFREG, Ino: ino("lv", e.LV.UUID, "image")},
+			fuse.DirEntry{Name: "files", Mode: syscall.S_IFDIR, Ino: filesIno(e.LV.UUID, "")})
 	}
 	for _, s := range e.Snaps {
 		entries = append(entries, fuse.DirEntry{Name: s.LV.Name, Mode: syscall.S_IFDIR, Ino: lvIno(s)})

@@ -166,10 +166,20 @@ func (f *FS) removeSnapshot(ctx context.Context, e *LVEntry) error {
 			return fmt.Errorf("%s is a disk of domain %s (%s): %w", e, d.Name, d.State, errDomainBusy)
 		}
 	}
+	// The mounts of files/ hold the device open: unmount them first, or
+	// refuse while a process uses them.
+	release, err := f.holdFiles(e.LV.UUID)
+	if err != nil {
+		return err
+	}
+	defer release()
 	unlock := f.lockVG(e.LV.VG)
 	defer unlock()
 	err = f.lvm.Remove(ctx, e.LV.VG, e.LV.Name)
 	f.refreshAfterChange()
+	if err == nil {
+		f.dropFiles(e.LV.UUID)
+	}
 	return err
 }
 
@@ -200,9 +210,15 @@ func (f *FS) control(ctx context.Context, e *LVEntry, data []byte) error {
 	words := strings.Fields(cmd)
 	switch {
 	case len(words) == 1 && words[0] == "merge":
+		// LVM would delay the merge while files/ holds the snapshot open.
+		release, err := f.holdFiles(e.LV.UUID)
+		if err != nil {
+			return err
+		}
+		defer release()
 		unlock := f.lockVG(e.LV.VG)
 		defer unlock()
-		err := f.lvm.Merge(ctx, e.LV.VG, e.LV.Name)
+		err = f.lvm.Merge(ctx, e.LV.VG, e.LV.Name)
 		f.refreshAfterChange()
 		return err
 	case len(words) == 2 && words[0] == "extend":

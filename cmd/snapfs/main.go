@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -121,6 +122,12 @@ func serve(cfg Config, mountpoint string, debugFUSE bool, log *slog.Logger) erro
 			quiesce[name] = *o.Quiesce == "pause"
 		}
 	}
+	// Snapshots' files/ are mounted inside the tree by path, from the root.
+	abs, err := filepath.Abs(mountpoint)
+	if err != nil {
+		return fmt.Errorf("mount point %s: %w", mountpoint, err)
+	}
+	mountpoint = abs
 	opts := fs.Options{
 		VGs:                cfg.VGs,
 		SnapshotSize:       cfg.SnapshotSize.SizeSpec,
@@ -129,6 +136,8 @@ func serve(cfg Config, mountpoint string, debugFUSE bool, log *slog.Logger) erro
 		OriginQuiesce:      quiesce,
 		AdminGID:           adminGID,
 		Logger:             log,
+		Mountpoint:         mountpoint,
+		FilesIdle:          time.Duration(cfg.FilesIdle),
 	}
 	// Catch the signals before mounting: a SIGTERM that arrived while the
 	// mount is being set up would otherwise kill snapfs mid-request, and a
@@ -157,10 +166,18 @@ func serve(cfg Config, mountpoint string, debugFUSE bool, log *slog.Logger) erro
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
-	log.Info("serving", "mountpoint", mountpoint, "version", versionString(), "vgs", cfg.VGs)
+	// Whatever ends snapfs, no mount of a snapshot's files/ outlives it.
+	defer tree.Close()
+	if err := fs.RaiseReadahead(mountpoint); err != nil {
+		log.Warn("image reads keep the kernel's default readahead", "err", err)
+	}
+	passthrough := server.KernelSettings().Flags64()&fuse.CAP_PASSTHROUGH != 0
+	log.Info("serving", "mountpoint", mountpoint, "version", versionString(), "vgs", cfg.VGs,
+		"files_idle", time.Duration(cfg.FilesIdle), "kernel_passthrough", passthrough)
 	go func() {
 		sig := <-signals
 		log.Info("unmounting", "signal", sig.String())
+		tree.Close()
 		unmount(server, mountpoint, log)
 	}()
 	server.Wait()
@@ -168,8 +185,9 @@ func serve(cfg Config, mountpoint string, debugFUSE bool, log *slog.Logger) erro
 	return nil
 }
 
-// unmount unmounts the tree. A mount still in use (a shell inside it) is
-// detached lazily after a few tries, so a signal always ends snapfs.
+// unmount unmounts the tree, after tree.Close has unmounted the snapshots'
+// files/ inside it. A mount still in use (a shell inside it) is detached
+// lazily after a few tries, so a signal always ends snapfs.
 func unmount(server *fuse.Server, mountpoint string, log *slog.Logger) {
 	var err error
 	for i := 0; i < 5; i++ {

@@ -1,0 +1,59 @@
+package blockdev
+
+import (
+	"fmt"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// The mount functions name the mount point by an open file descriptor
+// (O_PATH is enough) rather than by a path: the mount point of a snapshot's
+// files/ lies inside snapfs's own FUSE mount, and a path walk there would be
+// answered by snapfs itself. /proc/self/fd/N reaches the directory without
+// any lookup. For the unmount functions the kernel follows the mounts on
+// that directory (LOOKUP_MOUNTPOINT, Linux 5.7), so N may be the mount point
+// under the mount.
+
+func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
+
+// MountReadOnly mounts the filesystem of type fstype on source read-only on
+// the directory open as dirFD, with MountData's options, nosuid and nodev.
+// The device is opened read-only.
+func MountReadOnly(source, fstype string, dirFD int) error {
+	data := MountData(fstype)
+	err := unix.Mount(source, fdPath(dirFD), fstype, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, data)
+	if err != nil {
+		return fmt.Errorf("mount -t %s -o ro,nosuid,nodev%s %s: %w", fstype, prefixComma(data), source, err)
+	}
+	return nil
+}
+
+func prefixComma(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "," + s
+}
+
+// Unmount unmounts what is mounted on the directory open as dirFD. It fails
+// with EBUSY while the mount is in use, and with EINVAL when nothing of this
+// mount namespace is mounted there.
+func Unmount(dirFD int) error { return umount(dirFD, 0) }
+
+// Detach unmounts lazily: the mount disappears at once, the filesystem when
+// its last user lets go.
+func Detach(dirFD int) error { return umount(dirFD, unix.MNT_DETACH) }
+
+// Expire unmounts the mount on dirFD if it has not been used since the
+// previous Expire: the first call marks it and fails with EAGAIN; any use of
+// the mount (a path walk into it, a file closed) clears the mark; a second
+// call on a mount still marked unmounts it. A mount in use fails with EBUSY.
+func Expire(dirFD int) error { return umount(dirFD, unix.MNT_EXPIRE) }
+
+func umount(dirFD, flags int) error {
+	if err := unix.Unmount(fdPath(dirFD), flags); err != nil {
+		return fmt.Errorf("umount: %w", err)
+	}
+	return nil
+}

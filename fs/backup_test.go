@@ -1,0 +1,550 @@
+package fs
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/snapfs/snapfs/blockdev"
+)
+
+// The backup tests stand a regular file, or a read-only loop device over
+// one, in for a snapshot's block device: the fake LVM reports it as the
+// LV's path.
+
+// useDevice makes the fake LV vg/name report dev as its device, of size
+// bytes (what its snapshot directory shows).
+func (m *mountedFS) useDevice(t *testing.T, name, dev string, size uint64) {
+	t.Helper()
+	m.lvm.mu.Lock()
+	lv := m.lvm.find("vg", name)
+	lv.Path = dev
+	if lv.Attr.IsThin() {
+		lv.Size = size
+	} else {
+		lv.OriginSize = size
+	}
+	m.lvm.mu.Unlock()
+	if _, err := m.fs.refresh(true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func requireTool(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		skipOrFail(t, "%s not found (scripts/ensure-deps installs it)", name)
+	}
+}
+
+// randomFile writes size bytes, random in a few places and zero elsewhere,
+// and returns the file's path.
+func randomFile(t *testing.T, size int64) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "device.img")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 3<<20+123)
+	for _, off := range []int64{0, size / 2, size - int64(len(chunk))} {
+		if _, err := rand.Read(chunk); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteAt(chunk, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
+
+// attachLoop attaches a read-only loop device over a file for the test.
+func attachLoop(t *testing.T, file string) string {
+	t.Helper()
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		skipOrFail(t, "no loop devices: %v", err)
+	}
+	loop, err := blockdev.AttachLoop(file)
+	if err != nil {
+		skipOrFail(t, "cannot attach a loop device: %v", err)
+	}
+	// The kernel detaches it once snapfs has unmounted what it mounted
+	// from it, which happens in a cleanup that runs after this one.
+	t.Cleanup(func() { loop.Close() })
+	return loop.Device
+}
+
+func (m *mountedFS) passthrough() bool {
+	return m.server.KernelSettings().Flags64()&fuse.CAP_PASSTHROUGH != 0
+}
+
+// The image is the device byte for byte, with the device's size, for the
+// tools that back up images; where the kernel offers passthrough, a regular
+// file behind it is read without snapfs.
+func TestImage(t *testing.T) {
+	m := mountFake(t, Options{})
+	const size = 64 << 20
+	dev := randomFile(t, size)
+	m.useDevice(t, "snap1", dev, size)
+	img := m.path("vg/web/snap1/image")
+
+	fi, err := os.Stat(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() != size || fi.Mode() != 0o444 {
+		t.Errorf("image: size %d mode %v, want %d and -r--r--r--", fi.Size(), fi.Mode(), size)
+	}
+	m.mustSh(t, "cmp "+img+" "+dev)
+	if got, want := m.mustSh(t, "dd if="+img+" bs=1M status=none | sha256sum"), m.mustSh(t, "sha256sum < "+dev); got != want {
+		t.Errorf("dd of the image: %s, the device: %s", got, want)
+	}
+	out := filepath.Join(t.TempDir(), "copy")
+	m.mustSh(t, "cp --sparse=always "+img+" "+out+" && cmp "+img+" "+out)
+	if m.passthrough() {
+		if n := m.fs.imageReads.Load(); n != 0 {
+			t.Errorf("the kernel offers passthrough, yet %d reads reached snapfs", n)
+		}
+	} else if m.fs.imageReads.Load() == 0 {
+		t.Error("no reads reached snapfs, and the kernel has no passthrough")
+	}
+
+	for _, tc := range []struct {
+		name string
+		op   func() error
+	}{
+		{"write", func() error { return os.WriteFile(img, []byte("x"), 0) }},
+		{"open read-write", func() error {
+			f, err := os.OpenFile(img, os.O_RDWR, 0)
+			if err == nil {
+				f.Close()
+			}
+			return err
+		}},
+		{"truncate", func() error { return os.Truncate(img, 0) }},
+		{"remove", func() error { return os.Remove(img) }},
+	} {
+		if err := tc.op(); errnoOf(err) != syscall.EPERM {
+			t.Errorf("%s: %v, want EPERM", tc.name, err)
+		}
+	}
+}
+
+// A block device cannot be a passthrough backing file (Linux 6.18 refuses
+// it): snapfs serves the reads itself, in requests of up to 1 MiB.
+func TestImageOfBlockDevice(t *testing.T) {
+	m := mountFake(t, Options{})
+	const size = 48 << 20
+	file := randomFile(t, size)
+	dev := attachLoop(t, file)
+	m.useDevice(t, "snap1", dev, size)
+	img := m.path("vg/web/snap1/image")
+	m.mustSh(t, "dd if="+img+" bs=1M status=none | cmp - "+file)
+	reads := m.fs.imageReads.Load()
+	if reads == 0 {
+		t.Fatal("no reads reached snapfs")
+	}
+	// Readahead of 4 MiB in requests of almost 1 MiB: a sequential read of
+	// 48 MiB needs about 50 requests, not 384 of 128 KiB.
+	if reads > 80 {
+		t.Errorf("reading %d MiB took %d requests: the read size or readahead is small", size>>20, reads)
+	}
+	requireTool(t, "qemu-img")
+	qcow := filepath.Join(t.TempDir(), "snap.qcow2")
+	m.mustSh(t, "cmp "+img+" "+dev+" && qemu-img convert -O qcow2 "+img+" "+qcow+" && qemu-img compare -q "+qcow+" "+file)
+}
+
+// A thin snapshot is created with activation skipped: opening its image
+// activates it, and its state says so.
+func TestImageActivatesThinSnapshot(t *testing.T) {
+	m := mountFake(t, Options{})
+	dev := randomFile(t, 8<<20)
+	m.useDevice(t, "dbsnap", dev, 8<<20)
+	if got := readFile(t, m.path("vg/db/dbsnap/state")); got != "inactive\n" {
+		t.Fatalf("state before: %q", got)
+	}
+	// A stat activates nothing.
+	if _, err := os.Stat(m.path("vg/db/dbsnap/image")); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.lvm.lastCall(); strings.Contains(got, "lvchange") {
+		t.Errorf("stat of image ran %s", got)
+	}
+	m.mustSh(t, "cmp vg/db/dbsnap/image "+dev)
+	if got := m.lvm.lastCall(); got != "lvm lvchange -ay -K vg/dbsnap" {
+		t.Errorf("last LVM call %q, want the activation", got)
+	}
+	if got := readFile(t, m.path("vg/db/dbsnap/state")); got != "active\n" {
+		t.Errorf("state after opening image: %q", got)
+	}
+	if !strings.Contains(m.logs.String(), `op=activate path=vg/db/dbsnap uid=0 lvm="lvm lvchange -ay -K vg/dbsnap"`) {
+		t.Errorf("no audit line for the activation:\n%s", m.logs.String())
+	}
+}
+
+// ext4Device makes an ext4 image holding a small tree and returns a
+// read-only loop device over it.
+func ext4Device(t *testing.T) string {
+	t.Helper()
+	requireTool(t, "mkfs.ext4")
+	dir := t.TempDir()
+	content := filepath.Join(dir, "content")
+	for _, d := range []string{"etc", "home/user"} {
+		if err := os.MkdirAll(filepath.Join(content, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, data := range map[string]string{"etc/hostname": "web1\n", "home/user/notes.txt": "before the upgrade\n"} {
+		if err := os.WriteFile(filepath.Join(content, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := filepath.Join(dir, "ext4.img")
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-d", content, img, "16M").CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
+	}
+	return attachLoop(t, img)
+}
+
+// mountOptions returns the mount options of what is mounted on dir, or
+// "" when nothing is.
+func mountOptions(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 3 && f[1] == dir {
+			return f[2] + " " + f[3]
+		}
+	}
+	return ""
+}
+
+// mountsUnder lists what is mounted below dir.
+func mountsUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
+			out = append(out, f[1])
+		}
+	}
+	return out
+}
+
+// unmountFiles unmounts a snapshot's files/ as rmdir would.
+func (m *mountedFS) unmountFiles(t *testing.T, snapshot string) {
+	t.Helper()
+	e := m.entry(t, snapshot)
+	release, err := m.fs.holdFiles(e.LV.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+}
+
+func (m *mountedFS) entry(t *testing.T, name string) *LVEntry {
+	t.Helper()
+	tree, err := m.fs.refresh(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := tree.VG("vg")
+	if v == nil || v.lvByName[name] == nil {
+		t.Fatalf("no LV vg/%s", name)
+	}
+	return v.lvByName[name]
+}
+
+// files/ shows the snapshot's filesystem, mounted by the kernel's own
+// driver when something first looks inside, whichever way it looks: each
+// tool starts from an unmounted files/.
+func TestFilesTools(t *testing.T) {
+	m := mountFake(t, Options{})
+	dev := ext4Device(t)
+	m.useDevice(t, "snap1", dev, 16<<20)
+	files := m.path("vg/web/snap1/files")
+	requireTool(t, "rsync")
+	dest := t.TempDir()
+
+	// Looking at the snapshot, or at files/ itself, mounts nothing.
+	m.mustSh(t, "stat vg/web/snap1 vg/web/snap1/files >/dev/null && ls -l vg/web/snap1 >/dev/null && test -d vg/web/snap1/files")
+	if got := mountOptions(t, files); got != "" {
+		t.Fatalf("files/ mounted by a stat: %s", got)
+	}
+
+	tests := []struct {
+		name, line, want string
+	}{
+		{"ls", "ls vg/web/snap1/files/", "etc\nhome\nlost+found\n"},
+		{"ls without slash", "ls vg/web/snap1/files", "etc\nhome\nlost+found\n"},
+		{"cat", "cat vg/web/snap1/files/home/user/notes.txt", "before the upgrade\n"},
+		{"stat inside", "stat -c %s vg/web/snap1/files/etc/hostname", "5\n"},
+		{"cd", "cd vg/web/snap1/files && cat etc/hostname && ls", "web1\netc\nhome\nlost+found\n"},
+		{"cd in two steps", "cd vg/web/snap1 && cd files && pwd -P | sed 's,.*/vg/,vg/,'", "vg/web/snap1/files\n"},
+		{"tar", "tar -C vg/web/snap1/files -c . | tar -t | sort", "./\n./etc/\n./etc/hostname\n./home/\n./home/user/\n./home/user/notes.txt\n./lost+found/\n"},
+		{"rsync", "rsync -a vg/web/snap1/files/ " + dest + "/ && cat " + dest + "/etc/hostname", "web1\n"},
+		{"find", "find vg/web/snap1/files -name notes.txt", "vg/web/snap1/files/home/user/notes.txt\n"},
+		{"python", "python3 -c 'import os; print(sorted(os.listdir(\"vg/web/snap1/files\")))'", "['etc', 'home', 'lost+found']\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m.unmountFiles(t, "snap1")
+			if got := mountOptions(t, files); got != "" {
+				t.Fatalf("still mounted: %s", got)
+			}
+			if got := m.mustSh(t, tc.line); got != tc.want {
+				t.Errorf("%s:\n%q\nwant\n%q", tc.line, got, tc.want)
+			}
+			opts := mountOptions(t, files)
+			if !strings.HasPrefix(opts, "ext4 ro,") || !strings.Contains(opts, "norecovery") {
+				t.Errorf("files/ mounted as %q, want ext4 read-only without journal replay", opts)
+			}
+		})
+	}
+	if strings.Contains(m.logs.String(), "level=ERROR") {
+		t.Errorf("errors logged:\n%s", m.logs.String())
+	}
+}
+
+// Many processes looking inside at once all see the filesystem.
+func TestFilesConcurrentFirstLook(t *testing.T) {
+	m := mountFake(t, Options{})
+	m.useDevice(t, "snap1", ext4Device(t), 16<<20)
+	for round := 0; round < 3; round++ {
+		m.unmountFiles(t, "snap1")
+		lines := []string{
+			"ls vg/web/snap1/files/etc",
+			"cat vg/web/snap1/files/etc/hostname",
+			"cd vg/web/snap1/files/etc && ls",
+			"stat -c %n vg/web/snap1/files/etc/hostname",
+		}
+		var wg sync.WaitGroup
+		errs := make(chan string, 4*len(lines))
+		for i := 0; i < 4; i++ {
+			for _, line := range lines {
+				wg.Add(1)
+				go func(line string) {
+					defer wg.Done()
+					out, err := m.sh(t, line)
+					if err != nil || !strings.Contains(out, "hostname") && !strings.Contains(out, "web1") {
+						errs <- fmt.Sprintf("%s: %v %q", line, err, out)
+					}
+				}(line)
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for e := range errs {
+			t.Error(e)
+		}
+	}
+}
+
+// Unused, files/ is unmounted after files_idle; in use, it stays.
+func TestFilesIdleUnmount(t *testing.T) {
+	m := mountFake(t, Options{FilesIdle: 500 * time.Millisecond})
+	m.useDevice(t, "snap1", ext4Device(t), 16<<20)
+	files := m.path("vg/web/snap1/files")
+	m.mustSh(t, "ls vg/web/snap1/files/ >/dev/null")
+	f, err := os.Open(filepath.Join(files, "etc/hostname"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if mountOptions(t, files) == "" {
+		t.Fatal("unmounted while a file in it was open")
+	}
+	f.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for mountOptions(t, files) != "" {
+		if time.Now().After(deadline) {
+			t.Fatal("files/ still mounted 5s after its last use, with files_idle 500ms")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(m.logs.String(), "unmounted idle files/") {
+		t.Errorf("no log line for the idle unmount:\n%s", m.logs.String())
+	}
+	// The next look mounts it again.
+	if got := m.mustSh(t, "cat vg/web/snap1/files/etc/hostname"); got != "web1\n" {
+		t.Errorf("after the idle unmount: %q", got)
+	}
+}
+
+// rmdir and merge unmount files/ first, and refuse with EBUSY while a
+// process is inside it, changing nothing; Close unmounts everything.
+func TestFilesUnmountBeforeChange(t *testing.T) {
+	m := mountFake(t, Options{})
+	m.useDevice(t, "snap1", ext4Device(t), 16<<20)
+	files := m.path("vg/web/snap1/files")
+
+	// A shell inside files/: its chdir mounts it. (Not exec.Cmd.Dir: Go
+	// checks that directory from snapfs's own process, which never looks
+	// inside files/.)
+	shell := exec.Command("sh", "-c", "cd "+files+"/etc && exec sleep 60")
+	if err := shell.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shell.Process.Kill(); shell.Wait() })
+	waitUntil(t, 5*time.Second, "the shell's cd to mount files/", func() bool { return mountOptions(t, files) != "" })
+	time.Sleep(100 * time.Millisecond) // and the shell to be in it
+	before := m.lvm.names("vg")
+	if err := syscall.Rmdir(m.path("vg/web/snap1")); !errors.Is(err, syscall.EBUSY) {
+		t.Errorf("rmdir with a shell inside files/: %v, want EBUSY", err)
+	}
+	if err := os.WriteFile(m.path("vg/web/snap1/ctl"), []byte("merge\n"), 0); !errors.Is(err, syscall.EBUSY) {
+		t.Errorf("merge with a shell inside files/: %v, want EBUSY", err)
+	}
+	if after := m.lvm.names("vg"); strings.Join(after, " ") != strings.Join(before, " ") || strings.Contains(m.lvm.lastCall(), "lvremove") {
+		t.Errorf("LVM changed: %v -> %v, last call %s", before, after, m.lvm.lastCall())
+	}
+	if mountOptions(t, files) == "" {
+		t.Error("a refused rmdir unmounted files/")
+	}
+	if !strings.Contains(m.logs.String(), "files/ is in use") {
+		t.Errorf("the log does not say why:\n%s", m.logs.String())
+	}
+	shell.Process.Kill()
+	shell.Wait()
+
+	m.mustSh(t, "rmdir vg/web/snap1")
+	if got := m.lvm.lastCall(); got != "lvm lvremove --yes vg/snap1" {
+		t.Errorf("last call %q", got)
+	}
+	if got := mountsUnder(t, m.dir); len(got) != 0 {
+		t.Errorf("mounts left after rmdir: %v", got)
+	}
+
+	// Close, as snapfs's exit does, leaves no mount behind.
+	m.useDevice(t, "dbsnap", ext4Device(t), 16<<20)
+	m.mustSh(t, "ls vg/db/dbsnap/files/ >/dev/null")
+	if got := mountsUnder(t, m.dir); len(got) != 1 {
+		t.Fatalf("mounts: %v", got)
+	}
+	m.fs.Close()
+	if got := mountsUnder(t, m.dir); len(got) != 0 {
+		t.Errorf("mounts left after Close: %v", got)
+	}
+}
+
+// Without a filesystem files/ is empty, and the log says why.
+func TestFilesWithoutFilesystem(t *testing.T) {
+	m := mountFake(t, Options{})
+	zeros := filepath.Join(t.TempDir(), "zeros")
+	if err := os.WriteFile(zeros, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m.useDevice(t, "snap1", zeros, 1<<20)
+	if got := m.mustSh(t, "ls -A vg/web/snap1/files/"); got != "" {
+		t.Errorf("files/ of an empty device lists %q", got)
+	}
+	if _, err := os.Stat(m.path("vg/web/snap1/files/x")); !os.IsNotExist(err) {
+		t.Errorf("a name inside: %v, want ENOENT", err)
+	}
+	logs := m.logs.String()
+	if !strings.Contains(logs, "files/ is empty") || !strings.Contains(logs, "zeros") {
+		t.Errorf("the log does not say why files/ is empty:\n%s", logs)
+	}
+	if got := mountsUnder(t, m.dir); len(got) != 0 {
+		t.Errorf("mounts: %v", got)
+	}
+}
+
+// XFS mounts with norecovery and nouuid: the snapshot has its origin's
+// UUID, and the origin is usually mounted.
+func TestFilesXFS(t *testing.T) {
+	requireTool(t, "mkfs.xfs")
+	requireTool(t, "losetup")
+	m := mountFake(t, Options{})
+	dir := t.TempDir()
+	img := filepath.Join(dir, "xfs.img")
+	// mkfs.xfs wants 300 MB; the file stays sparse.
+	if out, err := exec.Command("mkfs.xfs", "-q", "-f", "-d", "file,name="+img+",size=300m").CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.xfs: %v\n%s", err, out)
+	}
+	// The snapshot: the image, with a file.
+	m.mustSh(t, "mkdir "+dir+"/tmp && mount -o loop "+img+" "+dir+"/tmp && echo snapshot > "+dir+"/tmp/where && umount "+dir+"/tmp")
+	// The origin: a writable copy with the same UUID, changed and mounted.
+	origin := filepath.Join(dir, "origin.img")
+	m.mustSh(t, "cp --sparse=always "+img+" "+origin)
+	loop := strings.TrimSpace(m.mustSh(t, "losetup --find --show "+origin))
+	t.Cleanup(func() { exec.Command("losetup", "-d", loop).Run() })
+	originMnt := filepath.Join(dir, "origin")
+	if err := os.Mkdir(originMnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m.mustSh(t, "mount "+loop+" "+originMnt+" && echo origin > "+originMnt+"/where")
+	t.Cleanup(func() { exec.Command("umount", originMnt).Run() })
+
+	m.useDevice(t, "snap1", attachLoop(t, img), 300<<20)
+	if got := m.mustSh(t, "cat vg/web/snap1/files/where"); got != "snapshot\n" {
+		t.Errorf("files/where = %q", got)
+	}
+	opts := mountOptions(t, m.path("vg/web/snap1/files"))
+	if !strings.HasPrefix(opts, "xfs ro,") || !strings.Contains(opts, "norecovery") || !strings.Contains(opts, "nouuid") {
+		t.Errorf("mounted as %q", opts)
+	}
+}
+
+func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestChdirSyscall(t *testing.T) {
+	for line, want := range map[string]bool{
+		"80 0x7ffd5a3c 0x0 0x0 0x0 0x0 0x0 0x7ffd 0x7f12\n":  syscall.SYS_CHDIR == 80,
+		"332 0xffffff9c 0x55 0x100 0x7ff 0x0 0x0 0x7ff 0x7f": false,
+		"running": false,
+		"":        false,
+	} {
+		if got := isChdirSyscall(line); got != want {
+			t.Errorf("isChdirSyscall(%q) = %v", line, got)
+		}
+	}
+}
+
+// A mounted files/ moves with its snapshot's rename, and rmdir under the
+// new name still unmounts it.
+func TestFilesFollowRename(t *testing.T) {
+	m := mountFake(t, Options{})
+	m.useDevice(t, "snap1", ext4Device(t), 16<<20)
+	m.mustSh(t, "ls vg/web/snap1/files/ >/dev/null && mv vg/web/snap1 vg/web/renamed")
+	if got := m.mustSh(t, "cat vg/web/renamed/files/etc/hostname"); got != "web1\n" {
+		t.Errorf("after mv: %q", got)
+	}
+	if got := mountsUnder(t, m.dir); len(got) != 1 || !strings.HasSuffix(got[0], "/vg/web/renamed/files") {
+		t.Errorf("mounts after mv: %v", got)
+	}
+	m.mustSh(t, "rmdir vg/web/renamed")
+	if got := mountsUnder(t, m.dir); len(got) != 0 {
+		t.Errorf("mounts after rmdir: %v", got)
+	}
+}

@@ -1,0 +1,67 @@
+package fs
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// callerPid returns the thread id of the process a FUSE request is for, or 0
+// when the kernel did not say (a request of the kernel itself, or a caller
+// outside snapfs's pid namespace).
+func callerPid(ctx context.Context) (int, bool) {
+	c, ok := fuse.FromContext(ctx)
+	if !ok {
+		return 0, false
+	}
+	return int(c.Pid), true
+}
+
+// ownRequest tells whether a FUSE request comes from snapfs itself: the path
+// walks snapfs makes to mount a snapshot's files/ go through its own FUSE
+// mount, and must never wait for that mount. The kernel names the calling
+// thread, so snapfs looks for it among its own threads.
+func ownRequest(ctx context.Context) bool {
+	pid, ok := callerPid(ctx)
+	if !ok {
+		return true // not a FUSE request: a call from snapfs's own code
+	}
+	if pid == 0 {
+		return false
+	}
+	if pid == os.Getpid() {
+		return true
+	}
+	_, err := os.Stat("/proc/self/task/" + strconv.Itoa(pid))
+	return err == nil
+}
+
+// callerInChdir tells whether the thread a FUSE request is for is inside a
+// chdir(2) call, from /proc/PID/syscall. A chdir into files/ must end below
+// the snapshot's filesystem, but the kernel only asks snapfs for the
+// directory's attributes (its permission check), just as for a stat, which
+// must not mount anything. When the calling syscall cannot be read, it is
+// taken as no chdir.
+func callerInChdir(ctx context.Context) bool {
+	pid, ok := callerPid(ctx)
+	if !ok || pid == 0 {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/syscall")
+	if err != nil {
+		return false
+	}
+	return isChdirSyscall(string(b))
+}
+
+// isChdirSyscall reads the syscall number from a /proc/PID/syscall line
+// ("80 0x7ffd... 0x0 ..." while in chdir on x86-64).
+func isChdirSyscall(line string) bool {
+	nr, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+	n, err := strconv.Atoi(nr)
+	return err == nil && n == syscall.SYS_CHDIR
+}

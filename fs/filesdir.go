@@ -1,0 +1,156 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/snapfs/snapfs/blockdev"
+)
+
+// filesDir is a snapshot's files/ directory (part ""), or the directory
+// files/pN of partition N of a whole-disk image. Either is a mount point:
+// snapfs itself only ever shows it empty (nothing mountable) or listing the
+// partition directories; what a process sees inside is the snapshot's
+// filesystem, mounted over it when it first looks inside (see mounts.go).
+type filesDir struct {
+	gofs.Inode
+	refusals
+	fs   *FS
+	uuid string
+	part string
+}
+
+var (
+	_ = (gofs.NodeLookuper)((*filesDir)(nil))
+	_ = (gofs.NodeOpendirer)((*filesDir)(nil))
+	_ = (gofs.NodeReaddirer)((*filesDir)(nil))
+	_ = (gofs.NodeGetattrer)((*filesDir)(nil))
+	_ = (gofs.NodeMkdirer)((*filesDir)(nil))
+	_ = (gofs.NodeRmdirer)((*filesDir)(nil))
+	_ = (gofs.NodeRenamer)((*filesDir)(nil))
+)
+
+func filesIno(uuid, part string) uint64 {
+	if part == "" {
+		return ino("lv", uuid, "files")
+	}
+	return ino("lv", uuid, "files", part)
+}
+
+func (f *FS) filesInode(ctx context.Context, parent *gofs.Inode, e *LVEntry, part string, out *fuse.EntryOut) *gofs.Inode {
+	n := filesIno(e.LV.UUID, part)
+	filesAttr(&out.Attr, n, e, 0)
+	// The attributes are never cached (timeout 0): chdir's permission check
+	// must reach snapfs, see Getattr.
+	return parent.NewInode(ctx, &filesDir{fs: f, uuid: e.LV.UUID, part: part}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: n})
+}
+
+// filesAttr fills the attributes of the directory under the mount: read-only
+// for everyone, whatever admin_group says, since nothing can change in it.
+func filesAttr(a *fuse.Attr, n uint64, e *LVEntry, subdirs int) {
+	a.Ino = n
+	a.Mode = syscall.S_IFDIR | 0o755
+	a.Nlink = uint32(2 + subdirs)
+	if t := e.LV.Time; !t.IsZero() {
+		a.SetTimes(&t, &t, &t)
+	}
+}
+
+func (n *filesDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	e, err := n.fs.lookupLV(n.uuid)
+	if err != nil {
+		return toErrno(err)
+	}
+	// chdir into files/ shows up here only, as the permission check of the
+	// directory it is about to enter.
+	if !ownRequest(ctx) && callerInChdir(ctx) {
+		if errno := n.fs.enter(ctx, n.uuid, n.part, true); errno != 0 {
+			return errno
+		}
+	}
+	subdirs := 0
+	if sf := n.fs.filesIfAny(n.uuid); sf != nil && n.part == "" {
+		subdirs = len(sf.partNames())
+	}
+	filesAttr(&out.Attr, n.StableAttr().Ino, e, subdirs)
+	return 0
+}
+
+func (n *filesDir) Opendir(ctx context.Context) syscall.Errno {
+	if ownRequest(ctx) {
+		return 0
+	}
+	return n.fs.enter(ctx, n.uuid, n.part, true)
+}
+
+func (n *filesDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	if _, err := n.fs.lookupLV(n.uuid); err != nil {
+		return nil, toErrno(err)
+	}
+	var entries []fuse.DirEntry
+	if n.part == "" {
+		sf := n.fs.filesOf(n.uuid)
+		sf.touch()
+		// Prepared at opendir, unless forgotten since: a directory left
+		// open (a shell in files/) outlives files_idle.
+		if !ownRequest(ctx) {
+			if errno := sf.prepare(ctx); errno != 0 {
+				return nil, errno
+			}
+		}
+		if sf.kind() == blockdev.PartitionTable {
+			for _, p := range sf.partNames() {
+				entries = append(entries, fuse.DirEntry{Name: p, Mode: syscall.S_IFDIR, Ino: filesIno(n.uuid, p)})
+			}
+		}
+	}
+	return sortedStream(entries), 0
+}
+
+func (n *filesDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	e, err := n.fs.lookupLV(n.uuid)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	own := ownRequest(ctx)
+	sf := n.fs.filesOf(n.uuid)
+	if n.part == "" && !own {
+		sf.touch()
+		if errno := sf.prepare(ctx); errno != 0 {
+			return nil, errno
+		}
+	}
+	if n.part == "" && sf.kind() == blockdev.PartitionTable {
+		for _, p := range sf.partNames() {
+			if p != name {
+				continue
+			}
+			if errno := n.fs.waitMounted(ctx, n.uuid, p); errno != 0 {
+				return nil, errno
+			}
+			return n.fs.filesInode(ctx, &n.Inode, e, p, out), 0
+		}
+		return nil, syscall.ENOENT
+	}
+	if own {
+		return nil, syscall.ENOENT
+	}
+	// A name inside a mount point: the caller is under the mount.
+	if errno := n.fs.enter(ctx, n.uuid, n.part, false); errno != 0 {
+		return nil, errno
+	}
+	return nil, syscall.ENOENT
+}
+
+func (n *filesDir) Mkdir(ctx context.Context, name string, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, syscall.EPERM
+}
+
+func (n *filesDir) Rmdir(ctx context.Context, name string) syscall.Errno { return syscall.EPERM }
+
+func (n *filesDir) Rename(ctx context.Context, name string, _ gofs.InodeEmbedder, newName string, _ uint32) syscall.Errno {
+	return syscall.EPERM
+}
