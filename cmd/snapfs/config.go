@@ -116,9 +116,9 @@ func parseConfig(data []byte, cfg *Config) error {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
 			if perr.LastKey != "" {
-				return fmt.Errorf("line %d: key %s: %s", perr.Line, perr.LastKey, perr.Message)
+				return fmt.Errorf("line %d: key %s: %s", perr.Position.Line, perr.LastKey, perr.Message)
 			}
-			return fmt.Errorf("line %d: %s", perr.Line, perr.Message)
+			return fmt.Errorf("line %d: %s", perr.Position.Line, perr.Message)
 		}
 		return err
 	}
