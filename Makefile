@@ -30,7 +30,7 @@ SYSCONFDIR ?= /etc
 build: $(OUT)/snapfs
 man: $(OUT)/snapfs.8 $(OUT)/snapfs.toml.5
 
-$(OUT)/snapfs: $(shell find . -path ./.cache -prune -o -name '*.go' -print) go.mod go.sum
+$(OUT)/snapfs: $(shell find . -path ./.cache -prune -o -name '*.go' ! -name '*_test.go' -print) go.mod go.sum
 	$(GO) build -o $@ ./cmd/snapfs
 
 # go-md2man is a tool dependency in go.mod.
