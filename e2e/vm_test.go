@@ -32,6 +32,10 @@ func TestVM(t *testing.T) {
 	guestTest := filepath.Join(repo, ".build", "guest.test")
 	goTool(t, repo, "build", "-o", bin, "./cmd/snapfs")
 	goTool(t, repo, "test", "-c", "-tags", "vmguest", "-o", guestTest, "./e2e/guest")
+	// The man pages, next to the binary, for make install in the VM.
+	if out, err := exec.Command("make", "-C", repo, "man", "OUT=.build").CombinedOutput(); err != nil {
+		t.Fatalf("make man OUT=.build: %v\n%s", err, out)
+	}
 
 	args := []string{
 		"--timeout", "1800",
