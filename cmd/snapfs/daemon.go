@@ -21,9 +21,11 @@ import (
 // the write end of a pipe. That daemon mounts and serves; once the mount
 // serves it writes readyMessage to the pipe, and lets go of the standard
 // streams it inherited. The parent exits 0 when it reads the message, or
-// with the daemon's exit status when the daemon exits before. Until then
-// the daemon logs on the inherited standard error, so what goes wrong at
-// the start reaches whoever ran mount.
+// with the daemon's exit status when the daemon exits before. The daemon
+// logs to syslog, and until then also shows its warnings and errors on the
+// inherited standard error, so that what goes wrong at the start reaches
+// whoever ran mount. When standard error is the journal (mount run by a
+// systemd mount unit), it keeps logging there instead.
 
 // readyFDEnv tells the daemon which file descriptor the pipe is.
 const readyFDEnv = "SNAPFS_READY_FD"
@@ -92,39 +94,45 @@ func daemonPipe() (*os.File, error) {
 	return os.NewFile(uintptr(fd), "ready-pipe"), nil
 }
 
+// daemonLog sets up the log of the daemon: syslog, with warnings and errors
+// also on standard error until detach; or only standard error when that is
+// the journal, or when there is no syslog.
+func daemonLog(sink *logSink, log *slog.Logger) {
+	if stderrIsJournal(os.Stderr) {
+		return
+	}
+	sys, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, "snapfs")
+	if err != nil {
+		log.Warn("no syslog: once the mount serves, the log ends", "err", err)
+		return
+	}
+	sink.useSyslog(sys, os.Stderr)
+}
+
 // detach tells the parent that the mount serves and lets go of the standard
-// streams. The log goes on to syslog, or stays on standard error when that
-// is the journal (a mount unit's).
-func detach(pipe *os.File, sink *logSink, log *slog.Logger) error {
+// streams, unless standard error is the journal.
+func detach(pipe *os.File, sink *logSink) error {
 	devNull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
 	defer devNull.Close()
-	journal := stderrIsJournal(os.Stderr)
-	var sys *syslog.Writer
-	if !journal {
-		if sys, err = syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, "snapfs"); err != nil {
-			log.Warn("no syslog to log to once daemonized: the log ends here", "err", err)
-		}
-	}
-
 	if _, err := pipe.WriteString(readyMessage); err != nil {
 		return fmt.Errorf("reporting to the mount helper: %w", err)
 	}
 	pipe.Close()
 
-	switch {
-	case journal:
-		sink.useWriter(os.Stderr, true)
-	case sys != nil:
-		sink.useSyslog(sys)
-	default:
-		sink.useWriter(io.Discard, false)
-	}
 	fds := []int{0, 1, 2}
-	if journal {
+	if stderrIsJournal(os.Stderr) {
 		fds = fds[:2]
+	} else {
+		sink.mu.Lock()
+		if sink.syslog != nil {
+			sink.tee = nil
+		} else {
+			sink.w = io.Discard
+		}
+		sink.mu.Unlock()
 	}
 	for _, fd := range fds {
 		if err := unix.Dup2(int(devNull.Fd()), fd); err != nil {

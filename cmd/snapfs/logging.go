@@ -16,8 +16,9 @@ import (
 // The log: slog's text format, one line per record, on standard error. Under
 // systemd, when standard error is the journal, lines carry the journal's
 // priority prefix ("<6>") instead of a time, which the journal adds itself.
-// Once snapfs has daemonized as a mount helper, its standard error is gone,
-// and lines go to syslog (/dev/log), again without a time.
+// The daemon of a mount helper logs to syslog (/dev/log), again without a
+// time, and until the mount serves also shows its warnings and errors on the
+// standard error of whoever ran mount.
 
 // syslogWriter is what logSink needs of *syslog.Writer.
 type syslogWriter interface {
@@ -33,6 +34,7 @@ type logSink struct {
 	w       io.Writer
 	journal bool         // w is the journal: priority prefixes, no time
 	syslog  syslogWriter // when set, lines go here instead of w
+	tee     io.Writer    // with syslog: where warnings and errors go too
 	level   slog.Level   // of the record being written; guarded by mu
 }
 
@@ -55,6 +57,9 @@ func (s *logSink) Write(p []byte) (int, error) {
 		default:
 			err = s.syslog.Err(line)
 		}
+		if s.tee != nil && s.level >= slog.LevelWarn {
+			s.tee.Write(p)
+		}
 		return len(p), err
 	}
 	if s.journal {
@@ -76,18 +81,12 @@ func (s *logSink) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
-// useSyslog sends all further lines to w.
-func (s *logSink) useSyslog(w syslogWriter) {
+// useSyslog sends all further lines to w, and warnings and errors also to
+// tee, unless it is nil.
+func (s *logSink) useSyslog(w syslogWriter, tee io.Writer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.syslog = w
-}
-
-// useWriter sends all further lines to w, in the format for journal or not.
-func (s *logSink) useWriter(w io.Writer, journal bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.w, s.journal, s.syslog = w, journal, nil
+	s.syslog, s.tee = w, tee
 }
 
 // logHandler is a slog.TextHandler writing into a logSink, which it tells

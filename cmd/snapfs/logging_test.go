@@ -57,18 +57,20 @@ func (f *fakeSyslog) add(prio, m string) error {
 	return nil
 }
 
-// A daemonized mount helper switches from standard error to syslog.
+// A mount helper's daemon logs to syslog, and while it starts shows its
+// warnings and errors on standard error too.
 func TestLogToSyslog(t *testing.T) {
 	var buf bytes.Buffer
 	log, sink := newLogger(&buf, slog.LevelInfo, false)
-	log.Info("serving")
+	log.Info("started")
 	sys := &fakeSyslog{}
-	sink.useSyslog(sys)
+	sink.useSyslog(sys, &buf)
 	log.Info("mkdir", "path", "vg/web/a b")
 	log.Warn("stale")
+	sink.useSyslog(sys, nil)
 	log.Error("lvcreate failed")
 	log.Debug("hidden")
-	if n := strings.Count(buf.String(), "\n"); n != 1 || !strings.Contains(buf.String(), "msg=serving") {
+	if !regexp.MustCompile("^time=\\S+ level=INFO msg=started\nlevel=WARN msg=stale\n$").MatchString(buf.String()) {
 		t.Errorf("standard error got:\n%s", buf.String())
 	}
 	want := []string{

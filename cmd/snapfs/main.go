@@ -81,6 +81,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		journal = stderrIsJournal(f)
 	}
 	log, sink := newLogger(stderr, inv.level, journal)
+	if pipe != nil {
+		daemonLog(sink, log)
+	}
 	if os.Getenv("PATH") == "" {
 		os.Setenv("PATH", defaultPath)
 		log.Debug("no PATH given, using the default", "path", defaultPath)
@@ -102,7 +105,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	var ready func() error
 	if pipe != nil {
-		ready = func() error { return detach(pipe, sink, log) }
+		ready = func() error { return detach(pipe, sink) }
 	}
 	if err := serve(cfg, inv, log, ready); err != nil {
 		log.Error("snapfs", "err", err)
