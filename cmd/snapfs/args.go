@@ -228,6 +228,21 @@ func isFlagOption(opt string) bool {
 	return ok
 }
 
+// config reads the configuration the command line names, or the default
+// one, and applies the mount options that override it.
+func (inv invocation) config() (Config, error) {
+	path, explicit := inv.configPath, inv.configPath != ""
+	if !explicit {
+		path = DefaultConfigPath
+	}
+	cfg, err := loadConfig(path, explicit)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.AllowOther = cfg.AllowOther || inv.allowOther
+	return cfg, nil
+}
+
 // parseLevel reads a log level: debug, info, warn (or warning), error.
 func parseLevel(s string) (slog.Level, error) {
 	switch strings.ToLower(s) {

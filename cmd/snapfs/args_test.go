@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"syscall"
@@ -120,5 +122,40 @@ func TestRunUsageErrors(t *testing.T) {
 	}
 	if n := strings.Count(stderr.String(), "-bogus"); n != 1 {
 		t.Errorf("unknown flag reported %d times:\n%s", n, stderr.String())
+	}
+}
+
+// From mount.fuse3's argv to the configuration: config= names the file, and
+// allow_other turns on what the file leaves off.
+func TestMountHelperConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "snapfs.toml")
+	if err := os.WriteFile(path, []byte("vgs = [\"vg\"]\nallow_other = false\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		opts       string
+		allowOther bool
+	}{
+		{"rw,config=" + path + ",dev,suid", false},
+		{"rw,config=" + path + ",allow_other,dev,suid", true},
+	} {
+		inv, err := parseArgs([]string{"snapfs", "/srv/snapfs", "-o", tc.opts}, &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := inv.config()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(cfg.VGs, []string{"vg"}) || cfg.AllowOther != tc.allowOther {
+			t.Errorf("-o %s: vgs %v, allow_other %v", tc.opts, cfg.VGs, cfg.AllowOther)
+		}
+	}
+	inv, err := parseArgs([]string{"snapfs", "/srv/snapfs", "-o", "rw,config=/nonexistent.toml"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inv.config(); err == nil || !strings.Contains(err.Error(), "/nonexistent.toml") {
+		t.Errorf("a missing config= file: %v", err)
 	}
 }

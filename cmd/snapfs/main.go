@@ -92,16 +92,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Debug("mount option ignored: it is for mount(8), not for the file system", "option", o)
 	}
 
-	path, explicit := inv.configPath, inv.configPath != ""
-	if !explicit {
-		path = DefaultConfigPath
-	}
-	cfg, err := loadConfig(path, explicit)
+	cfg, err := inv.config()
 	if err != nil {
 		log.Error("configuration", "err", err)
 		return 1
 	}
-	cfg.AllowOther = cfg.AllowOther || inv.allowOther
 
 	var ready func() error
 	if pipe != nil {
