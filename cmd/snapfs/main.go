@@ -202,14 +202,21 @@ func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) err
 		fuseLevel = slog.LevelDebug
 	}
 	opts.Logger = slog.NewLogLogger(log.Handler(), fuseLevel)
+
+	// Signals are caught before mounting. gofs.Mount returns once the
+	// kernel's first request through the new mount has been answered, and
+	// answering it may run LVM. Killed meanwhile by SIGTERM's default
+	// action, snapfs could never exit: the kernel waits for that answer
+	// without end, and the process cannot close /dev/fuse while it waits.
+	// A signal then waits here until the mount serves, and unmounts it.
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	server, err := gofs.Mount(mountpoint, tree.Root(), opts)
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
 	log.Info("serving", "mountpoint", mountpoint, "version", versionString(), "vgs", cfg.VGs)
 
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		sig := <-signals
 		log.Info("unmounting", "signal", sig.String())

@@ -709,3 +709,36 @@ func processWithArgs(args string) int {
 	}
 	return 0
 }
+
+// TestSignalWhileMounting sends SIGTERM while snapfs mounts, as systemctl
+// stop or a timeout may: the mount is in /proc/mounts, but gofs.Mount still
+// waits for the answer to the kernel's first request, which here waits for
+// a slow lvm. snapfs must still end, with status 0 and nothing mounted.
+func TestSignalWhileMounting(t *testing.T) {
+	newVG(t, "e2e", 128)
+	mustSh(t, "lvcreate -qq -L 16M -n web e2e")
+	dir := t.TempDir()
+	slow := filepath.Join(dir, "slowlvm")
+	writeFile(t, slow, "#!/bin/sh\n[ \"$1\" = fullreport ] && sleep 5\nexec lvm \"$@\"\n")
+	if err := os.Chmod(slow, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "snapfs.toml")
+	writeFile(t, cfg, baseConfig+fmt.Sprintf("lvm = %q\n", slow))
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{mnt: mnt, logs: &syncBuffer{}, done: make(chan error, 1)}
+	d.cmd = exec.Command(os.Getenv("SNAPFS_BIN"), "-config", cfg, mnt)
+	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.done <- d.cmd.Wait() }()
+	waitFor(t, 20*time.Second, "the mount to appear", func() bool { return isMounted(mnt) })
+	if strings.Contains(d.logs.String(), "msg=serving") {
+		t.Log("snapfs served already: the signal comes late")
+	}
+	d.stop(t)
+}
