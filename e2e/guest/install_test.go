@@ -380,6 +380,26 @@ func TestMountTypeSnapfs(t *testing.T) {
 		t.Errorf("%s mounted %d times", mnt, n)
 	}
 
+	// A killed daemon leaves a stale mount; mount cleans it up, and says
+	// so on its standard error.
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the killed daemon to go", func() bool { return syscall.Kill(pid, 0) != nil })
+	if out, err := sh(t, "ls "+mnt); err == nil || !strings.Contains(out, "Transport endpoint is not connected") {
+		t.Errorf("after SIGKILL, ls of the mount point: %v %q", err, out)
+	}
+	if out := mustSh(t, "mount -t fuse.snapfs snapfs "+mnt+" -o config="+cfg); !strings.Contains(out, "level=WARN msg=\"unmounting a stale snapfs mount") {
+		t.Errorf("mount over a stale mount printed %q", out)
+	}
+	if got := mustSh(t, "ls "+mnt+"/e2e"); got != "status\nstatus.json\nweb\n" {
+		t.Errorf("ls of the VG after recovery: %q", got)
+	}
+	if n := mountCount(t, mnt); n != 1 {
+		t.Errorf("after recovery, %s is mounted %d times", mnt, n)
+	}
+	pid = checkDaemon(t, mnt)
+
 	unmountEndsDaemon(t, mnt, pid, syslog)
 	logs := syslog.String()
 	for _, want := range []string{"snapfs[", "msg=serving mountpoint=" + mnt, "op=mkdir", "op=rmdir"} {
