@@ -38,9 +38,9 @@ func TestVM(t *testing.T) {
 	}
 
 	args := []string{
-		"--timeout", "1800",
+		"--timeout", "3000",
 		"--env", "SNAPFS_BIN=" + bin,
-		"--", guestTest, "-test.v", "-test.timeout", "20m",
+		"--", guestTest, "-test.v", "-test.timeout", "45m",
 	}
 	if pattern := os.Getenv("SNAPFS_E2E_RUN"); pattern != "" {
 		args = append(args, "-test.run", pattern)
