@@ -124,8 +124,9 @@ func checkConfigFile(path string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// checkHost checks what the config names on this machine: the admin group
-// and the lvm binary. serve checks the same when it starts.
+// checkHost checks what the config names on this machine: the admin group,
+// which serve also looks up when it starts, and the lvm binary, without
+// which every access fails.
 func checkHost(path string, cfg Config) error {
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -411,6 +411,13 @@ func TestMountTypeSnapfs(t *testing.T) {
 		t.Error("syslog lines carry a time of their own")
 	}
 
+	// ro is passed on to the kernel as a mount flag.
+	mustSh(t, "mount -t fuse.snapfs snapfs "+mnt+" -o ro,config="+cfg)
+	if out, err := sh(t, "mkdir "+mnt+"/e2e/web/s2"); err == nil || !strings.Contains(out, "Read-only file system") {
+		t.Errorf("mkdir on a read-only mount: %v %q", err, out)
+	}
+	unmountEndsDaemon(t, mnt, checkDaemon(t, mnt), syslog)
+
 	// Failures come back from mount, with the daemon's error.
 	for _, tc := range []struct{ opts, want string }{
 		{"config=/nonexistent.toml", "/nonexistent.toml"},
