@@ -34,6 +34,7 @@ import (
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 
 	"github.com/snapfs/snapfs/fs"
 	"github.com/snapfs/snapfs/lvm"
@@ -214,6 +215,16 @@ func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) err
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	server, err := gofs.Mount(mountpoint, tree.Root(), opts)
 	if err != nil {
+		// gofs.Mount also fails after mounting, when the kernel's first
+		// request fails (LVM ran past command_timeout, say): the mount
+		// must not stay behind, stale.
+		if entries, _ := readMountinfo(); len(entries) > 0 {
+			if m, ok := topMount(entries, mountpoint); ok && m.FSType == fsType {
+				if uerr := unix.Unmount(mountpoint, unix.MNT_DETACH); uerr != nil {
+					log.Error("unmounting after the failed start", "mountpoint", mountpoint, "err", uerr)
+				}
+			}
+		}
 		return fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
 	log.Info("serving", "mountpoint", mountpoint, "version", versionString(), "vgs", cfg.VGs)

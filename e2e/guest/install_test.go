@@ -770,3 +770,35 @@ func TestSignalWhileMounting(t *testing.T) {
 	}
 	d.stop(t)
 }
+
+// TestStartFailsCleanly: when the first access through the new mount fails
+// (here LVM runs past command_timeout), snapfs exits 1 with the error and
+// leaves no mount behind.
+func TestStartFailsCleanly(t *testing.T) {
+	newVG(t, "e2e", 128)
+	dir := t.TempDir()
+	slow := filepath.Join(dir, "slowlvm")
+	writeFile(t, slow, "#!/bin/sh\n[ \"$1\" = fullreport ] && exec sleep 30\nexec lvm \"$@\"\n")
+	if err := os.Chmod(slow, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "snapfs.toml")
+	writeFile(t, cfg, baseConfig+fmt.Sprintf("lvm = %q\ncommand_timeout = \"2s\"\n", slow))
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if isMounted(mnt) {
+			_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
+		}
+	})
+	out, err := exec.Command(os.Getenv("SNAPFS_BIN"), "-config", cfg, mnt).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), "timed out") {
+		t.Errorf("snapfs with an lvm that hangs: %v\n%s", err, out)
+	}
+	if isMounted(mnt) {
+		t.Errorf("%s stays mounted after the failed start", mnt)
+	}
+}
