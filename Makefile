@@ -1,4 +1,7 @@
 # make build    bin/snapfs
+# make man      bin/snapfs.8 and bin/snapfs.toml.5, from man/*.md
+# make install  the binary, the systemd unit, the man pages and, unless it
+#               exists, /etc/snapfs.toml; honours DESTDIR and PREFIX
 # make test     everything CI runs: lint, unit and FUSE tests with -race, and
 #               the end-to-end tests in a VM with real LVM (e2e.TestVM) and
 #               in dom0 of a real Xen host under qemu (e2e.TestXen)
@@ -13,10 +16,44 @@
 GO ?= go
 STATICCHECK := $(or $(shell command -v staticcheck),$(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: build test unit e2e lint deps demo record record-xen clean
+# Where build and man put what they make (the VM tests use OUT=.build).
+OUT ?= bin
+# Where install puts it: $(DESTDIR)$(PREFIX)/sbin/snapfs and so on.
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
 
-build:
-	$(GO) build -o bin/snapfs ./cmd/snapfs
+.PHONY: build man install test unit e2e lint deps demo record record-xen clean
+
+# The binary and the man pages are files with their sources as
+# prerequisites, so that "make install" after "make" only copies.
+build: $(OUT)/snapfs
+man: $(OUT)/snapfs.8 $(OUT)/snapfs.toml.5
+
+$(OUT)/snapfs: $(shell find . -path ./.cache -prune -o -name '*.go' ! -name '*_test.go' -print) go.mod go.sum
+	$(GO) build -o $@ ./cmd/snapfs
+
+# go-md2man is a tool dependency in go.mod.
+$(OUT)/snapfs.8 $(OUT)/snapfs.toml.5: $(OUT)/%: man/%.md go.mod
+	@mkdir -p $(OUT)
+	$(GO) tool go-md2man -in $< -out $@
+
+# The unit gets the installed paths. An existing config is never replaced.
+install: build man
+	install -D -m 0755 $(OUT)/snapfs $(DESTDIR)$(SBINDIR)/snapfs
+	install -D -m 0644 $(OUT)/snapfs.8 $(DESTDIR)$(MANDIR)/man8/snapfs.8
+	install -D -m 0644 $(OUT)/snapfs.toml.5 $(DESTDIR)$(MANDIR)/man5/snapfs.toml.5
+	install -d $(DESTDIR)$(UNITDIR)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/snapfs.service >$(DESTDIR)$(UNITDIR)/snapfs.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/snapfs.service
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/snapfs.toml ]; then \
+		echo "keeping $(DESTDIR)$(SYSCONFDIR)/snapfs.toml; the example is dist/snapfs.toml"; \
+	else \
+		install -D -m 0644 dist/snapfs.toml $(DESTDIR)$(SYSCONFDIR)/snapfs.toml; \
+		echo "installed $(DESTDIR)$(SYSCONFDIR)/snapfs.toml"; \
+	fi
 
 # The end-to-end tests take minutes under emulation: hence the long timeout.
 test: deps lint

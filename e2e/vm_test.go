@@ -49,6 +49,10 @@ func runGuestTests(t *testing.T, g guestRun) {
 	guestTest := filepath.Join(repo, ".build", name+".test")
 	goTool(t, repo, "build", "-o", bin, "./cmd/snapfs")
 	goTool(t, repo, "test", "-c", "-tags", g.tags, "-o", guestTest, "./e2e/guest")
+	// The man pages, next to the binary, for make install in the VM.
+	if out, err := exec.Command("make", "-C", repo, "man", "OUT=.build").CombinedOutput(); err != nil {
+		t.Fatalf("make man OUT=.build: %v\n%s", err, out)
+	}
 
 	// The VM gets ten minutes more than the tests, to boot and stop.
 	args := append([]string{

@@ -1,33 +1,40 @@
 // Command snapfs mounts LVM volume groups as a directory tree: mkdir takes a
 // snapshot, rmdir removes it, mv renames it, and `echo merge > ctl` merges it
-// back into its origin. See SPEC.md and the README.
+// back into its origin. See SPEC.md, the README and snapfs(8).
 //
-//	snapfs [-config FILE] [-debug] MOUNTPOINT
+//	snapfs [-config FILE] [-debug] [-log-level LEVEL] [-o OPTIONS] MOUNTPOINT
+//	snapfs [flags] SOURCE MOUNTPOINT [-o OPTIONS]
+//	snapfs -check-config FILE
 //	snapfs -version
 //
-// It serves in the foreground until the mount point is unmounted or it gets
-// SIGINT or SIGTERM, then unmounts and exits 0.
+// With one operand it serves in the foreground until the mount point is
+// unmounted or it gets SIGINT or SIGTERM, then unmounts and exits 0; under
+// systemd (Type=notify) it reports readiness once the mount serves. With two
+// it is a mount helper, called by mount.fuse3 for "mount -t fuse.snapfs" and
+// fstab lines: it daemonizes and returns once the mount serves.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"os/user"
-	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/BurntSushi/toml"
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 
 	"github.com/snapfs/snapfs/fs"
 	"github.com/snapfs/snapfs/lvm"
@@ -38,58 +45,124 @@ import (
 // it the VCS revision is used.
 var version = ""
 
+// defaultPath is the search path when snapfs gets none: mount(8) runs its
+// helpers without PATH, and lvm and xl must still be found.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	flags := flag.NewFlagSet("snapfs", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	configPath := flags.String("config", "", "configuration `file` (default "+DefaultConfigPath+" when it exists)")
-	debugFlag := flags.Bool("debug", false, "log every FUSE request and LVM command")
-	showVersion := flags.Bool("version", false, "print the version and exit")
-	flags.Usage = func() {
-		fmt.Fprintf(stderr, "usage: snapfs [-config FILE] [-debug] MOUNTPOINT\n       snapfs -version\n")
-		flags.PrintDefaults()
-	}
-	if err := flags.Parse(args); err != nil {
+	inv, err := parseArgs(args, stderr)
+	if err != nil {
+		if ue, ok := err.(*usageError); !ok || !ue.printed {
+			fmt.Fprintf(stderr, "snapfs: %v\n%s", err, usage)
+		}
 		return 2
 	}
-	if *showVersion {
+	if inv.version {
 		fmt.Fprintln(stdout, "snapfs", versionString())
 		return 0
 	}
-	if flags.NArg() != 1 {
-		flags.Usage()
-		return 2
+	if inv.checkConfig != "" {
+		return checkConfigFile(inv.checkConfig, stdout, stderr)
 	}
-	mountpoint := flags.Arg(0)
 
-	level := slog.LevelInfo
-	if *debugFlag {
-		level = slog.LevelDebug
+	pipe, err := daemonPipe()
+	if err != nil {
+		fmt.Fprintf(stderr, "snapfs: %v\n", err)
+		return 1
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if inv.helper && pipe == nil {
+		return daemonize(args, stderr)
+	}
 
-	path, explicit := *configPath, *configPath != ""
-	if !explicit {
-		path = DefaultConfigPath
+	journal := false
+	if f, ok := stderr.(*os.File); ok {
+		journal = stderrIsJournal(f)
 	}
-	cfg, err := loadConfig(path, explicit)
+	log, sink := newLogger(stderr, inv.level, journal)
+	if pipe != nil {
+		daemonLog(sink, log)
+	}
+	if os.Getenv("PATH") == "" {
+		os.Setenv("PATH", defaultPath)
+		log.Debug("no PATH given, using the default", "path", defaultPath)
+	}
+	for _, o := range inv.ignoredOptions {
+		log.Debug("mount option ignored: it is for mount(8), not for the file system", "option", o)
+	}
+
+	cfg, err := inv.config()
 	if err != nil {
 		log.Error("configuration", "err", err)
 		return 1
 	}
-	if err := serve(cfg, mountpoint, *debugFlag, log); err != nil {
+
+	var ready func() error
+	if pipe != nil {
+		ready = func() error { return detach(pipe, sink) }
+	}
+	if err := serve(cfg, inv, log, ready); err != nil {
 		log.Error("snapfs", "err", err)
 		return 1
 	}
 	return 0
 }
 
+// checkConfigFile is -check-config: it validates the file as snapfs would
+// read it at start, and names the key and line of the first error.
+func checkConfigFile(path string, stdout, stderr io.Writer) int {
+	cfg, err := loadConfig(path, true)
+	if err == nil {
+		err = checkHost(path, cfg)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "snapfs: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: valid\n", path)
+	return 0
+}
+
+// checkHost checks what the config names on this machine: the admin group,
+// which serve also looks up when it starts, and the lvm binary, without
+// which every access fails.
+func checkHost(path string, cfg Config) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if _, err := adminGID(cfg.AdminGroup); err != nil {
+		return fmt.Errorf("%s: line %d: key admin_group: %w", path, keyLine(data, toml.Key{"admin_group"}), err)
+	}
+	if _, err := exec.LookPath(cfg.LVM); err != nil {
+		return fmt.Errorf("%s: line %d: key lvm: %w", path, keyLine(data, toml.Key{"lvm"}), err)
+	}
+	return nil
+}
+
+// adminGID looks the admin group up; -1 when there is none.
+func adminGID(group string) (int, error) {
+	if group == "" {
+		return -1, nil
+	}
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		return -1, err
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return -1, fmt.Errorf("group %s: gid %q: %w", group, g.Gid, err)
+	}
+	return gid, nil
+}
+
 // serve mounts the tree and serves it until it is unmounted or a signal
-// asks snapfs to stop.
-func serve(cfg Config, mountpoint string, debugFUSE bool, log *slog.Logger) error {
+// asks snapfs to stop. Once the mount serves it tells systemd (when
+// NOTIFY_SOCKET is set) and calls ready, when not nil.
+func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) error {
 	runner := &lvm.ExecRunner{Timeout: time.Duration(cfg.CommandTimeout)}
 	client := lvm.NewClient(debugRunner{runner, log}, cfg.LVM)
 
@@ -101,15 +174,9 @@ func serve(cfg Config, mountpoint string, debugFUSE bool, log *slog.Logger) erro
 		defer d.Close()
 	}
 
-	adminGID := -1
-	if cfg.AdminGroup != "" {
-		g, err := user.LookupGroup(cfg.AdminGroup)
-		if err != nil {
-			return fmt.Errorf("admin_group: %w", err)
-		}
-		if adminGID, err = strconv.Atoi(g.Gid); err != nil {
-			return fmt.Errorf("admin_group %s: gid %q: %w", cfg.AdminGroup, g.Gid, err)
-		}
+	gid, err := adminGID(cfg.AdminGroup)
+	if err != nil {
+		return fmt.Errorf("admin_group: %w", err)
 	}
 
 	origins := map[string]lvm.SizeSpec{}
@@ -122,26 +189,38 @@ func serve(cfg Config, mountpoint string, debugFUSE bool, log *slog.Logger) erro
 			quiesce[name] = *o.Quiesce == "pause"
 		}
 	}
-	// Snapshots' files/ are mounted inside the tree by path, from the root.
-	abs, err := filepath.Abs(mountpoint)
+	// A stale mount is cleaned up first. Snapshots' files/ are mounted
+	// inside the tree by path, from the root: the path is absolute.
+	mountpoint, err := prepareMountpoint(inv.mountpoint, log)
 	if err != nil {
-		return fmt.Errorf("mount point %s: %w", mountpoint, err)
+		return err
 	}
-	mountpoint = abs
 	opts := fs.Options{
 		VGs:                cfg.VGs,
 		SnapshotSize:       cfg.SnapshotSize.SizeSpec,
 		OriginSnapshotSize: origins,
 		Quiesce:            cfg.Quiesce == "pause",
 		OriginQuiesce:      quiesce,
-		AdminGID:           adminGID,
+		AdminGID:           gid,
 		Logger:             log,
 		Mountpoint:         mountpoint,
 		FilesIdle:          time.Duration(cfg.FilesIdle),
 	}
-	// Catch the signals before mounting: a SIGTERM that arrived while the
-	// mount is being set up would otherwise kill snapfs mid-request, and a
-	// process blocked on its own FUSE mount cannot finish exiting.
+	mopts := fs.MountOptions(cfg.AllowOther, inv.debugFUSE)
+	mopts.FsName = inv.source
+	mopts.DirectMountFlags = inv.mountFlags
+	fuseLevel := slog.LevelWarn
+	if inv.debugFUSE {
+		fuseLevel = slog.LevelDebug
+	}
+	mopts.Logger = slog.NewLogLogger(log.Handler(), fuseLevel)
+
+	// Signals are caught before mounting. gofs.Mount returns once the
+	// kernel's first request through the new mount has been answered.
+	// Killed meanwhile by SIGTERM's default action, snapfs could never
+	// exit: the kernel waits for that answer without end, and the process
+	// cannot close /dev/fuse while it waits. A signal then waits here until
+	// the mount serves, and unmounts it.
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(signals)
@@ -162,8 +241,18 @@ func serve(cfg Config, mountpoint string, debugFUSE bool, log *slog.Logger) erro
 	if err := tree.Refresh(); err != nil {
 		return fmt.Errorf("reading LVM state: %w", err)
 	}
-	server, err := gofs.Mount(mountpoint, tree.Root(), fs.MountOptions(cfg.AllowOther, debugFUSE))
+	server, err := gofs.Mount(mountpoint, tree.Root(), mopts)
 	if err != nil {
+		// gofs.Mount also fails after mounting, when the kernel's first
+		// request fails (LVM ran past command_timeout, say): the mount
+		// must not stay behind, stale.
+		if entries, _ := readMountinfo(); len(entries) > 0 {
+			if m, ok := topMount(entries, mountpoint); ok && m.FSType == fsType {
+				if uerr := unix.Unmount(mountpoint, unix.MNT_DETACH); uerr != nil {
+					log.Error("unmounting after the failed start", "mountpoint", mountpoint, "err", uerr)
+				}
+			}
+		}
 		return fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
 	// Whatever ends snapfs, no mount of a snapshot's files/ outlives it.
@@ -174,12 +263,27 @@ func serve(cfg Config, mountpoint string, debugFUSE bool, log *slog.Logger) erro
 	passthrough := server.KernelSettings().Flags64()&fuse.CAP_PASSTHROUGH != 0
 	log.Info("serving", "mountpoint", mountpoint, "version", versionString(), "vgs", cfg.VGs,
 		"files_idle", time.Duration(cfg.FilesIdle), "kernel_passthrough", passthrough)
+
 	go func() {
 		sig := <-signals
 		log.Info("unmounting", "signal", sig.String())
 		tree.Close()
 		unmount(server, mountpoint, log)
 	}()
+
+	// The mount serves: gofs.Mount has waited for the kernel's first
+	// request. The variable goes, so that LVM and xl do not inherit it.
+	if sent, err := sddaemon.SdNotify(true, sddaemon.SdNotifyReady+"\nSTATUS=serving "+mountpoint); err != nil {
+		log.Warn("telling systemd that snapfs is ready", "err", err)
+	} else if sent {
+		log.Debug("told systemd that snapfs is ready")
+	}
+	if ready != nil {
+		if err := ready(); err != nil {
+			log.Error("daemonizing", "err", err)
+		}
+	}
+
 	server.Wait()
 	log.Info("unmounted", "mountpoint", mountpoint, "lvm_processes", runner.Spawned())
 	return nil

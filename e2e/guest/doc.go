@@ -9,6 +9,7 @@
 //
 //	go build -o .build/snapfs ./cmd/snapfs
 //	go test -c -tags vmguest -o .build/guest.test ./e2e/guest
+//	make man OUT=.build   # for the make install tests
 //	(cd e2e/guest && ../vm/run --env SNAPFS_BIN=$PWD/../../.build/snapfs -- ../../.build/guest.test -test.v)
 //
 // In the VM, SNAPFS_BIN is the daemon under test and SNAPFS_REPO the
