@@ -352,21 +352,3 @@ func TestBackupExitWhileBusy(t *testing.T) {
 		t.Errorf("after SIGTERM with a shell in files/: mounts %v, tree mounted %v", got, isMounted(d.mnt))
 	}
 }
-
-// TestBackupImageThroughput reads a snapshot's image and its device with
-// dd, from a cold page cache, and logs both rates (no assertion: the VM is
-// emulated and shared). A stat first loads snapfs's model of LVM, which
-// the cache drop makes stale: dd then times the reads, not an lvm report.
-func TestBackupImageThroughput(t *testing.T) {
-	newVG(t, "e2e", 512)
-	mustSh(t, "lvcreate -qq -L 128M -n web e2e && dd if=/dev/urandom of=/dev/e2e/web bs=1M count=128 status=none")
-	d := startSnapfs(t, backupConfig)
-	mustSh(t, "mkdir "+d.path("e2e/web/s"))
-	img := d.path("e2e/web/s/image")
-	for _, src := range []string{"/dev/e2e/s", img, "/dev/e2e/s", img} {
-		for _, bs := range []string{"1M", "64k"} {
-			out := mustSh(t, "sync; echo 3 > /proc/sys/vm/drop_caches; stat -L "+src+" >/dev/null; dd if="+src+" of=/dev/null bs="+bs+" 2>&1 | tail -1")
-			t.Logf("dd if=%s bs=%s: %s", src, bs, strings.TrimSpace(out))
-		}
-	}
-}
