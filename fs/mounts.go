@@ -475,24 +475,11 @@ func (f *FS) holdFiles(uuid string) (release func(), err error) {
 	if sf == nil {
 		return func() {}, nil
 	}
-	sf.prepareMu.Lock()
-	sf.mu.Lock()
-	sf.holds++
-	var jobs []*mountJob
-	for _, pt := range sf.points {
-		if pt.job != nil {
-			jobs = append(jobs, pt.job)
-		}
-	}
-	sf.mu.Unlock()
-	sf.prepareMu.Unlock()
+	sf.settle(func() { sf.holds++ })
 	release = func() {
 		sf.mu.Lock()
 		sf.holds--
 		sf.mu.Unlock()
-	}
-	for _, j := range jobs {
-		<-j.done
 	}
 	if err := sf.unmountAll(false); err != nil {
 		release()
@@ -724,25 +711,35 @@ func (f *FS) isClosed() bool {
 	}
 }
 
+// settle waits for the mounts under way to finish, once no preparing runs.
+// locked, when not nil, runs under sf.mu while the mounts under way are
+// collected (holdFiles counts its hold there, so no new one starts).
+func (sf *snapFiles) settle(locked func()) {
+	sf.prepareMu.Lock()
+	sf.mu.Lock()
+	if locked != nil {
+		locked()
+	}
+	var jobs []*mountJob
+	for _, pt := range sf.points {
+		if pt.job != nil {
+			jobs = append(jobs, pt.job)
+		}
+	}
+	sf.mu.Unlock()
+	sf.prepareMu.Unlock()
+	for _, j := range jobs {
+		<-j.done
+	}
+}
+
 // Close unmounts every snapshot's files/ (lazily when in use) and lets
 // their loop devices go, so that no mount outlives snapfs. Call it before
 // unmounting the tree, whose unmount fails while mounts are inside it.
 func (f *FS) Close() {
 	f.closeOnce.Do(func() { close(f.stop) })
 	for _, sf := range f.allFiles() {
-		sf.prepareMu.Lock()
-		sf.mu.Lock()
-		var jobs []*mountJob
-		for _, pt := range sf.points {
-			if pt.job != nil {
-				jobs = append(jobs, pt.job)
-			}
-		}
-		sf.mu.Unlock()
-		sf.prepareMu.Unlock()
-		for _, j := range jobs {
-			<-j.done
-		}
+		sf.settle(nil)
 		_ = sf.unmountAll(true)
 	}
 }

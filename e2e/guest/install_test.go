@@ -331,20 +331,29 @@ func unmountEndsDaemon(t *testing.T, mnt string, pid int, syslog *syncBuffer) {
 	}
 }
 
-// TestMountTypeSnapfs mounts with mount -t fuse.snapfs: mount returns once
-// the tree serves, the daemon stays, umount ends it.
-func TestMountTypeSnapfs(t *testing.T) {
+// mountHelperSetup readies a run of snapfs as a mount helper: a VG with an
+// origin, snapfs where mount.fuse3 looks for it, a syslog to catch the
+// daemon's log, a config file and an empty mount point.
+func mountHelperSetup(t *testing.T) (syslog *syncBuffer, cfg, mnt string) {
+	t.Helper()
 	newVG(t, "e2e", 128)
 	mustSh(t, "lvcreate -qq -L 16M -n web e2e")
 	snapfsOnPath(t)
-	syslog := syslogListener(t)
+	syslog = syslogListener(t)
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "snapfs.toml")
+	cfg = filepath.Join(dir, "snapfs.toml")
 	writeFile(t, cfg, baseConfig)
-	mnt := filepath.Join(dir, "mnt")
+	mnt = filepath.Join(dir, "mnt")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return syslog, cfg, mnt
+}
+
+// TestMountTypeSnapfs mounts with mount -t fuse.snapfs: mount returns once
+// the tree serves, the daemon stays, umount ends it.
+func TestMountTypeSnapfs(t *testing.T) {
+	syslog, cfg, mnt := mountHelperSetup(t)
 	t.Cleanup(func() {
 		if isMounted(mnt) {
 			_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
@@ -435,22 +444,13 @@ func TestMountTypeSnapfs(t *testing.T) {
 
 // TestFstab mounts the README's fstab line with mount -a.
 func TestFstab(t *testing.T) {
-	newVG(t, "e2e", 128)
-	mustSh(t, "lvcreate -qq -L 16M -n web e2e")
-	snapfsOnPath(t)
-	syslog := syslogListener(t)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "snapfs.toml")
-	writeFile(t, cfg, baseConfig)
-	mnt := filepath.Join(dir, "mnt")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	syslog, cfg, mnt := mountHelperSetup(t)
 	// The VM's /etc is the host's, read-only: a modified copy of its
 	// fstab is mounted over it.
 	fstab := readFile(t, "/etc/fstab") + fmt.Sprintf("snapfs %s fuse.snapfs defaults,config=%s 0 0\n", mnt, cfg)
-	writeFile(t, filepath.Join(dir, "fstab"), fstab)
-	mustSh(t, "mount --bind "+filepath.Join(dir, "fstab")+" /etc/fstab")
+	fstabCopy := filepath.Join(t.TempDir(), "fstab")
+	writeFile(t, fstabCopy, fstab)
+	mustSh(t, "mount --bind "+fstabCopy+" /etc/fstab")
 	t.Cleanup(func() {
 		if isMounted(mnt) {
 			_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
