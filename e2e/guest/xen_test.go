@@ -9,6 +9,7 @@ package guest
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -181,4 +182,60 @@ quiesce = "pause"
 			t.Errorf("after rmdir lvs shows %s", got)
 		}
 	})
+}
+
+// TestXenKilledWhilePaused kills snapfs (SIGKILL) while a quiesced mkdir
+// holds the origin's domain paused, as a crash or an OOM kill would: the
+// domain stays paused, and the next snapfs unpauses it as it starts, from
+// the record under /run/snapfs.
+func TestXenKilledWhilePaused(t *testing.T) {
+	requireXen(t)
+	kernel, initrd := domU(t)
+	newVG(t, "kvg", 256)
+	mustSh(t, "lvcreate -qq -L 32M -n web kvg")
+	config := `vgs = ["kvg"]
+snapshot_size = "8M"
+
+[origin."kvg/web"]
+quiesce = "pause"
+`
+	first := startSnapfs(t, config)
+	startDomain(t, "killdom", "/dev/kvg/web", kernel, initrd)
+	waitMatch(t, first.path("kvg/web/domu"), `^killdom (running|blocked)\n$`)
+
+	mkdir := exec.Command("mkdir", first.path("kvg/web/crash"))
+	if err := mkdir.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "the quiesced mkdir to pause killdom", func() bool {
+		return strings.Contains(xlState(t, "killdom"), "p")
+	})
+	if err := first.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-first.done
+	first.done <- nil // for the cleanup's stop: the kill was the test's
+	_ = mkdir.Wait()  // the kernel ends its request when snapfs dies
+	// What the kill left: a stale mount, and LVM's lvcreate, which ran on.
+	if err := syscall.Unmount(first.mnt, syscall.MNT_DETACH); err != nil {
+		t.Errorf("unmounting the killed snapfs's mount: %v", err)
+	}
+	waitFor(t, 120*time.Second, "the orphaned lvcreate to end", func() bool {
+		out, _ := sh(t, "pgrep -x lvcreate; pgrep -f 'lvm lvcreate'")
+		return strings.TrimSpace(out) == ""
+	})
+	if state := xlState(t, "killdom"); !strings.Contains(state, "p") {
+		t.Fatalf("killdom is %s after the kill: the scenario needs it paused", state)
+	}
+
+	second := startSnapfs(t, config)
+	if state := xlState(t, "killdom"); strings.Contains(state, "p") {
+		t.Errorf("killdom is still paused (%s) once the next snapfs serves", state)
+	}
+	if logs := second.logs.String(); !strings.Contains(logs, `msg="unpausing a domain an earlier snapfs paused and did not unpause" domain=killdom`) {
+		t.Errorf("the next snapfs does not say it unpaused killdom:\n%s", logs)
+	}
+	if entries, err := os.ReadDir("/run/snapfs/paused"); err != nil || len(entries) != 0 {
+		t.Errorf("pause records left: %v %v", entries, err)
+	}
 }
