@@ -225,6 +225,17 @@ func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) err
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(signals)
 
+	// SIGUSR1 asks for the counters: how many LVM processes snapfs has
+	// started so far (make bench reads them to count, not guess).
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	go func() {
+		for range usr1 {
+			log.Info("stats", "lvm_processes", runner.Spawned())
+		}
+	}()
+
 	var domains fs.Domains
 	if x := openXen(cfg, debugRunner{&xen.ExecRunner{Timeout: time.Duration(cfg.CommandTimeout)}, log}, log); x != nil {
 		domains, opts.Quiescer = x, x
