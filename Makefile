@@ -48,6 +48,7 @@ install: build man
 	install -d $(DESTDIR)$(UNITDIR)
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/snapfs.service >$(DESTDIR)$(UNITDIR)/snapfs.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/snapfs.service
+	install -D -m 0644 dist/snapfs.profile $(DESTDIR)$(SYSCONFDIR)/lvm/profile/snapfs.profile
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/snapfs.toml ]; then \
 		echo "keeping $(DESTDIR)$(SYSCONFDIR)/snapfs.toml; the example is dist/snapfs.toml"; \
 	else \

@@ -163,7 +163,8 @@ func adminGID(group string) (int, error) {
 // asks snapfs to stop. Once the mount serves it tells systemd (when
 // NOTIFY_SOCKET is set) and calls ready, when not nil.
 func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) error {
-	runner := &lvm.ExecRunner{Timeout: time.Duration(cfg.CommandTimeout)}
+	runner := lvmRunner(cfg, log)
+	defer runner.Close()
 	client := lvm.NewClient(debugRunner{runner, log}, cfg.LVM)
 
 	var dm fs.DeviceMapper
@@ -232,7 +233,7 @@ func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) err
 	defer signal.Stop(usr1)
 	go func() {
 		for range usr1 {
-			log.Info("stats", "lvm_processes", runner.Spawned())
+			log.Info("stats", "lvm_processes", runner.Spawned(), "lvm_shell_commands", runner.ShellCommands())
 		}
 	}()
 
@@ -296,8 +297,28 @@ func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) err
 	}
 
 	server.Wait()
-	log.Info("unmounted", "mountpoint", mountpoint, "lvm_processes", runner.Spawned())
+	log.Info("unmounted", "mountpoint", mountpoint, "lvm_processes", runner.Spawned(), "lvm_shell_commands", runner.ShellCommands())
 	return nil
+}
+
+// lvmRunner returns the runner of LVM commands: one long-lived lvm shell
+// when LVM has snapfs's command profile (make install puts it in
+// /etc/lvm/profile), with a process per command as the fallback; else a
+// process per command.
+func lvmRunner(cfg Config, log *slog.Logger) *lvm.ShellRunner {
+	timeout := time.Duration(cfg.CommandTimeout)
+	r := &lvm.ShellRunner{Binary: cfg.LVM, Timeout: timeout, Fallback: &lvm.ExecRunner{Timeout: timeout}}
+	if _, err := os.Stat(lvm.ShellProfilePath); err != nil {
+		log.Info("lvm shell off, one process per LVM command: no LVM profile "+lvm.ShellProfile, "err", err)
+		r.Disable()
+		return r
+	}
+	if err := r.Start(); err != nil {
+		log.Warn("lvm shell off, one process per LVM command", "err", err)
+		return r
+	}
+	log.Debug("lvm shell started", "profile", lvm.ShellProfilePath)
+	return r
 }
 
 // unmount unmounts the tree, after tree.Close has unmounted the snapshots'
