@@ -53,6 +53,12 @@ type Options struct {
 	StateDir string
 	// MaxAge is how old the model may be before an access refreshes it.
 	MaxAge time.Duration
+	// StaleGrace is how much older than MaxAge the model may be and still
+	// answer an access, while it is read again in the background; an access
+	// to an older model waits for the new report. MaxAge when zero. A walk
+	// of the tree is then answered from memory throughout, however long it
+	// takes, and reads LVM at most once a MaxAge in the background.
+	StaleGrace time.Duration
 	// Mountpoint is the absolute path the tree is mounted on. Mounting a
 	// snapshot's files/ walks to it; without it files/ stays empty.
 	Mountpoint string
@@ -71,7 +77,8 @@ type FS struct {
 	log     *slog.Logger
 	root    *rootNode
 
-	refreshMu sync.Mutex // one report at a time; waiters reuse its result
+	refreshMu sync.Mutex  // one report at a time; waiters reuse its result
+	refreshBG atomic.Bool // a background refresh runs
 
 	mu     sync.Mutex // guards the fields below
 	tree   *Tree
@@ -99,6 +106,9 @@ const DefaultFilesIdle = 5 * time.Minute
 func New(l LVM, dm DeviceMapper, domains Domains, opts Options) *FS {
 	if opts.MaxAge <= 0 {
 		opts.MaxAge = time.Second
+	}
+	if opts.StaleGrace <= 0 {
+		opts.StaleGrace = opts.MaxAge
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -128,15 +138,34 @@ func (f *FS) Refresh() error {
 	return err
 }
 
-// current returns the model, refreshed when it is older than MaxAge.
+// current returns the model, refreshed when it is older than MaxAge: in the
+// background while it is younger than MaxAge+StaleGrace (the access gets the
+// model as it is), else at once.
 func (f *FS) current() (*Tree, error) {
 	f.mu.Lock()
 	t, taken := f.tree, f.taken
 	f.mu.Unlock()
-	if t != nil && time.Since(taken) < f.opts.MaxAge {
+	age := time.Since(taken)
+	if t != nil && age < f.opts.MaxAge {
+		return t, nil
+	}
+	if t != nil && age < f.opts.MaxAge+f.opts.StaleGrace {
+		f.refreshInBackground()
 		return t, nil
 	}
 	return f.refresh(false)
+}
+
+// refreshInBackground starts a refresh unless one runs already.
+func (f *FS) refreshInBackground() {
+	if !f.refreshBG.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer f.refreshBG.Store(false)
+		// refresh logs a failure, and keeps the old model.
+		f.refresh(false)
+	}()
 }
 
 // refresh reads LVM again. A caller that waited for a refresh that started
