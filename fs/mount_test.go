@@ -694,3 +694,23 @@ func TestWalkCostsOneReport(t *testing.T) {
 		t.Errorf("walking the tree ran %d reports, want 1", n)
 	}
 }
+
+// rmdir takes the snapshot out of the model without a report: the VG gets
+// its extents back, the origin lists it no more.
+func TestRmdirWithoutReport(t *testing.T) {
+	m := mountFake(t, Options{MaxAge: time.Hour})
+	m.mustSh(t, "ls vg/web >/dev/null")
+	m.lvm.mu.Lock()
+	before := m.lvm.reports
+	m.lvm.mu.Unlock()
+	m.mustSh(t, "rmdir vg/web/snap1")
+	if got := m.mustSh(t, "ls vg/web; grep free vg/status"); got != "domu\nstatus\nstatus.json\nfree: 5578424320\n" {
+		t.Errorf("after rmdir: %q", got)
+	}
+	m.lvm.mu.Lock()
+	n := m.lvm.reports - before
+	m.lvm.mu.Unlock()
+	if n != 0 {
+		t.Errorf("rmdir ran %d reports, want none", n)
+	}
+}
