@@ -64,6 +64,11 @@ type Options struct {
 	Mountpoint string
 	// FilesIdle is how long a snapshot's files/ stays mounted unused.
 	FilesIdle time.Duration
+	// BackupDir is where LVM writes its metadata backups (lvm.conf
+	// backup/backup_dir); lvm.DefaultBackupDir when empty. A snapshot made
+	// by mkdir enters the model from there and from device-mapper, without
+	// another report.
+	BackupDir string
 	// Logger receives the audit and warning lines.
 	Logger *slog.Logger
 }
@@ -118,6 +123,9 @@ func New(l LVM, dm DeviceMapper, domains Domains, opts Options) *FS {
 	}
 	if opts.FilesIdle <= 0 {
 		opts.FilesIdle = DefaultFilesIdle
+	}
+	if opts.BackupDir == "" {
+		opts.BackupDir = lvm.DefaultBackupDir
 	}
 	f := &FS{
 		opts: opts, lvm: l, dm: dm, domains: domains, log: opts.Logger,

@@ -120,6 +120,11 @@ func (f *FS) takeSnapshot(ctx context.Context, parent *LVEntry, name string) (*L
 	}
 	err = f.lvm.CreateSnapshot(ctx, vg, parent.LV.Name, name, f.snapshotSize(parent))
 	resume()
+	if err == nil {
+		if e := f.addCreated(vg, parent, name); e != nil {
+			return e, nil
+		}
+	}
 	t, rerr := f.refresh(true)
 	if err != nil {
 		if !errors.Is(err, lvm.ErrExists) && rerr == nil {
