@@ -43,7 +43,7 @@ func ReadBackupSnapshot(dir, vg, name string) (BackupSnapshot, error) {
 func parseBackupSnapshot(r io.Reader, name string) (BackupSnapshot, error) {
 	var s BackupSnapshot
 	var chunkSectors uint64
-	var section string     // the LV section the scanner is in
+	var section string      // the LV section the scanner is in
 	var sectionChunk uint64 // chunk_size seen in it
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)

@@ -105,10 +105,17 @@ func (b *bench) run() error {
 	if err := b.startSnapfs(); err != nil {
 		return fmt.Errorf("starting snapfs: %w", err)
 	}
-	for _, measure := range []func() error{b.snapshots, b.allocated, b.walk, b.image, b.memory} {
-		if err := measure(); err != nil {
-			return err
+	for _, m := range []struct {
+		name    string
+		measure func() error
+	}{
+		{"snapshots", b.snapshots}, {"allocated", b.allocated}, {"walks", b.walk}, {"image reads", b.image}, {"memory", b.memory},
+	} {
+		start := time.Now()
+		if err := m.measure(); err != nil {
+			return fmt.Errorf("%s: %w", m.name, err)
 		}
+		fmt.Printf("bench: measured %s in %s\n", m.name, time.Since(start).Round(time.Second))
 	}
 	b.print()
 	return nil
