@@ -54,7 +54,7 @@ func BenchmarkRenderStatus(b *testing.B) {
 	live := cowStatus(lvm.Target{Type: "snapshot", Params: "208/8192 16"}, e.LV.Size)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		renderText(snapshotFields(e, live, nil))
-		renderJSON(snapshotFields(e, live, nil))
+		renderText(snapshotFields(e, live, false, nil))
+		renderJSON(snapshotFields(e, live, false, nil))
 	}
 }

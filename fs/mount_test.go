@@ -747,3 +747,40 @@ func TestMkdirWithoutReport(t *testing.T) {
 		t.Errorf("mkdir ran %d reports, want none", n)
 	}
 }
+
+// While the change stamp stays the same, a model older than MaxAge stays
+// current without a report; a new stamp makes the next access read LVM.
+func TestUnchangedStampSavesReports(t *testing.T) {
+	var mu sync.Mutex
+	stamp := "a"
+	m := mountFake(t, Options{MaxAge: 100 * time.Millisecond, Stamp: func([]string) (string, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		return stamp, true
+	}})
+	reports := func() int {
+		m.lvm.mu.Lock()
+		defer m.lvm.mu.Unlock()
+		return m.lvm.reports
+	}
+	// The first model was read before any stamp: read it once more.
+	time.Sleep(300 * time.Millisecond)
+	m.mustSh(t, "ls -R -I files vg >/dev/null")
+	time.Sleep(300 * time.Millisecond)
+	before := reports()
+	for i := 0; i < 3; i++ {
+		time.Sleep(300 * time.Millisecond)
+		m.mustSh(t, "ls -lR -I files vg >/dev/null; cat vg/web/snap1/allocated >/dev/null")
+	}
+	if n := reports() - before; n != 0 {
+		t.Errorf("%d reports with an unchanged stamp, want none", n)
+	}
+	mu.Lock()
+	stamp = "b"
+	mu.Unlock()
+	time.Sleep(300 * time.Millisecond)
+	m.mustSh(t, "ls vg/web >/dev/null")
+	if n := reports() - before; n != 1 {
+		t.Errorf("%d reports after the stamp changed, want 1", n)
+	}
+}

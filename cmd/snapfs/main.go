@@ -206,6 +206,9 @@ func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) err
 		Logger:             log,
 		Mountpoint:         mountpoint,
 		FilesIdle:          time.Duration(cfg.FilesIdle),
+		// LVM's metadata backups and /dev/mapper tell, without running
+		// LVM, that nothing changed since the last report.
+		Stamp: func(vgs []string) (string, bool) { return lvm.ChangeStamp(lvm.DefaultBackupDir, vgs) },
 	}
 	mopts := fs.MountOptions(cfg.AllowOther, inv.debugFUSE)
 	mopts.FsName = inv.source
