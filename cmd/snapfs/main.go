@@ -306,11 +306,18 @@ func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) err
 
 // lvmRunner returns the runner of LVM commands: one long-lived lvm shell
 // when LVM has snapfs's command profile (make install puts it in
-// /etc/lvm/profile), with a process per command as the fallback; else a
-// process per command.
+// /etc/lvm/profile) and the lvm binary is LVM's own, with a process per
+// command as the fallback; else a process per command.
 func lvmRunner(cfg Config, log *slog.Logger) *lvm.ShellRunner {
 	timeout := time.Duration(cfg.CommandTimeout)
 	r := &lvm.ShellRunner{Binary: cfg.LVM, Timeout: timeout, Fallback: &lvm.ExecRunner{Timeout: timeout}}
+	if cfg.LVM != "" && cfg.LVM != lvm.DefaultBinary {
+		// Another binary is a wrapper, which expects to see every
+		// command: it gets a process for each.
+		log.Info("lvm shell off, one process per LVM command: lvm is not \""+lvm.DefaultBinary+"\"", "lvm", cfg.LVM)
+		r.Disable()
+		return r
+	}
 	if _, err := os.Stat(lvm.ShellProfilePath); err != nil {
 		log.Info("lvm shell off, one process per LVM command: no LVM profile "+lvm.ShellProfile, "err", err)
 		r.Disable()
