@@ -375,6 +375,16 @@ func (b *bench) walk() error {
 			return err
 		}
 	}
+	if out, err := output("ls", "-lR", b.mnt); err == nil {
+		entries := 0
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, "-") || strings.HasPrefix(line, "d") {
+				entries++
+			}
+		}
+		b.notes = append(b.notes, fmt.Sprintf("walk the tree: ls -lR lists %d entries, %.2f ms each (warm)",
+			entries, float64(median(warm).Microseconds())/1000/float64(max(entries, 1))))
+	}
 	r := b.ratioRow("walk the tree, cold", "ls -lR MOUNT", "lvs -a VG", cold, lvs, 2.0)
 	r.target += ", ≤ 1 LVM process"
 	r.result += fmt.Sprintf("; at most %d LVM processes, %d lvm shell commands a walk", coldMax, coldCmds)
