@@ -386,15 +386,17 @@ func (b *bench) walk() error {
 			entries, float64(median(warm).Microseconds())/1000/float64(max(entries, 1))))
 	}
 	r := b.ratioRow("walk the tree, cold", "ls -lR MOUNT", "lvs -a VG", cold, lvs, 2.0)
-	r.target += ", ≤ 1 LVM process"
+	r.target += ", ≤ 1 LVM process or shell command"
 	r.result += fmt.Sprintf("; at most %d LVM processes, %d lvm shell commands a walk", coldMax, coldCmds)
-	if coldMax > 1 {
+	// In the lvm shell a command costs no process: count those as the
+	// processes they replace.
+	if coldMax+coldCmds > 1 {
 		b.fail(r)
 	}
 	w := b.ratioRow("walk the tree, warm", "ls -lR MOUNT", "lvs -a VG", warm, lvs, 2.0)
-	w.target += ", 0 LVM processes"
+	w.target += ", 0 LVM processes or shell commands"
 	w.result += fmt.Sprintf("; at most %d LVM processes, %d lvm shell commands a walk", warmMax, warmCmds)
-	if warmMax > 0 {
+	if warmMax+warmCmds > 0 {
 		b.fail(w)
 	}
 	return nil
@@ -433,10 +435,15 @@ func (b *bench) image() error {
 		target:  "throughput ≥ 0.8",
 		result:  "ok",
 	}
-	b.rows = append(b.rows, r)
-	if ratio < 0.8 && !b.check {
-		b.fail(&b.rows[len(b.rows)-1])
+	switch {
+	case ratio >= 0.8:
+	case b.check:
+		r.result = notEnforced
+	default:
+		r.result = "MISSED"
+		b.failed = true
 	}
+	b.rows = append(b.rows, r)
 	return nil
 }
 
@@ -476,15 +483,23 @@ func (b *bench) ratioRow(measure, cmdA, cmdB string, a, h []time.Duration, targe
 		result:  "ok",
 	})
 	r := &b.rows[len(b.rows)-1]
-	if ratio > target && !b.check {
+	switch {
+	case ratio <= target:
+	case b.check:
+		r.result = notEnforced
+	default:
 		b.fail(r)
 	}
 	return r
 }
 
+// notEnforced is the result of a timing ratio that missed its target under
+// -check.
+const notEnforced = "missed, not enforced"
+
 func (b *bench) fail(r *row) {
 	if !strings.HasPrefix(r.result, "MISSED") {
-		r.result = "MISSED" + strings.TrimPrefix(r.result, "ok")
+		r.result = "MISSED" + strings.TrimPrefix(strings.TrimPrefix(r.result, "ok"), notEnforced)
 	}
 	b.failed = true
 }
