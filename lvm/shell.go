@@ -285,7 +285,14 @@ func startShell(binary, profile string, spawned *atomic.Int64) (*lvmShell, error
 	cmd.ExtraFiles = []*os.File{reportW} // fd 3
 	// HOME: the shell writes its history to $HOME/.lvm_history after every
 	// command; snapfs's commands have no business in root's history.
-	cmd.Env = append(os.Environ(), lvmEnv...)
+	// NOTIFY_SOCKET: systemd's socket is snapfs's alone, and the shell
+	// outlives the moment snapfs drops it from its own environment.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "NOTIFY_SOCKET=") && !strings.HasPrefix(kv, "HOME=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, lvmEnv...)
 	cmd.Env = append(cmd.Env, "LVM_REPORT_FD=3", "LVM_COMMAND_PROFILE="+profile, "HOME=/nonexistent")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
