@@ -49,7 +49,17 @@ var version = ""
 // helpers without PATH, and lvm and xl must still be found.
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+// memoryLimit is the Go runtime's soft memory limit for the daemon, unless
+// GOMEMLIMIT sets another. snapfs holds little (the model of 1,000 LVs and
+// the inodes of a walked tree are a few MB), but every report makes a few
+// MB of garbage, which the default GC pacing would let pile up to several
+// times that before collecting it.
+const memoryLimit = 24 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
