@@ -340,10 +340,18 @@ func TestBackupExitWhileBusy(t *testing.T) {
 	cleanExit(d.mnt)
 	mustSh(t, "mkdir "+d.path("e2e/web/s"))
 	shell := exec.Command("bash", "-c", "cd "+d.path("e2e/web/s/files")+" && exec sleep 600")
+	said := &syncBuffer{}
+	shell.Stdout, shell.Stderr = said, said
 	if err := shell.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { shell.Process.Kill(); shell.Wait() }()
+	defer func() {
+		shell.Process.Kill()
+		shell.Wait()
+		if t.Failed() {
+			t.Logf("the shell (cd into files/) said %q", said.String())
+		}
+	}()
 	waitFor(t, 30*time.Second, "the shell's cd to mount files/", func() bool { return len(mountsUnder(t, d.mnt)) == 1 })
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
