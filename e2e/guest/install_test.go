@@ -742,6 +742,26 @@ func processWithArgs(args string) int {
 	return 0
 }
 
+// slowReportSetup writes a config whose lvm is a wrapper that runs sleepCmd
+// before each fullreport, plus extra config lines, and makes an empty mount
+// point.
+func slowReportSetup(t *testing.T, sleepCmd, extra string) (cfg, mnt string) {
+	t.Helper()
+	dir := t.TempDir()
+	slow := filepath.Join(dir, "slowlvm")
+	writeFile(t, slow, "#!/bin/sh\n[ \"$1\" = fullreport ] && "+sleepCmd+"\nexec lvm \"$@\"\n")
+	if err := os.Chmod(slow, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg = filepath.Join(dir, "snapfs.toml")
+	writeFile(t, cfg, baseConfig+fmt.Sprintf("lvm = %q\n", slow)+extra)
+	mnt = filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, mnt
+}
+
 // TestSignalWhileMounting sends SIGTERM while snapfs mounts, as systemctl
 // stop or a timeout may: the mount is in /proc/mounts, but gofs.Mount still
 // waits for the answer to the kernel's first request, which here waits for
@@ -749,18 +769,7 @@ func processWithArgs(args string) int {
 func TestSignalWhileMounting(t *testing.T) {
 	newVG(t, "e2e", 128)
 	mustSh(t, "lvcreate -qq -L 16M -n web e2e")
-	dir := t.TempDir()
-	slow := filepath.Join(dir, "slowlvm")
-	writeFile(t, slow, "#!/bin/sh\n[ \"$1\" = fullreport ] && sleep 5\nexec lvm \"$@\"\n")
-	if err := os.Chmod(slow, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(dir, "snapfs.toml")
-	writeFile(t, cfg, baseConfig+fmt.Sprintf("lvm = %q\n", slow))
-	mnt := filepath.Join(dir, "mnt")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	cfg, mnt := slowReportSetup(t, "sleep 5", "")
 	d := &daemon{mnt: mnt, logs: &syncBuffer{}, done: make(chan error, 1)}
 	d.cmd = exec.Command(os.Getenv("SNAPFS_BIN"), "-config", cfg, mnt)
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
@@ -780,18 +789,7 @@ func TestSignalWhileMounting(t *testing.T) {
 // leaves no mount behind.
 func TestStartFailsCleanly(t *testing.T) {
 	newVG(t, "e2e", 128)
-	dir := t.TempDir()
-	slow := filepath.Join(dir, "slowlvm")
-	writeFile(t, slow, "#!/bin/sh\n[ \"$1\" = fullreport ] && exec sleep 30\nexec lvm \"$@\"\n")
-	if err := os.Chmod(slow, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(dir, "snapfs.toml")
-	writeFile(t, cfg, baseConfig+fmt.Sprintf("lvm = %q\ncommand_timeout = \"2s\"\n", slow))
-	mnt := filepath.Join(dir, "mnt")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	cfg, mnt := slowReportSetup(t, "exec sleep 30", "command_timeout = \"2s\"\n")
 	t.Cleanup(func() {
 		if isMounted(mnt) {
 			_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
