@@ -343,9 +343,10 @@ func (f *fakeLVM) names(vg string) []string {
 // fakeDM serves device-mapper status lines set by a test, and for other
 // active LVs of the fake LVM an empty snapshot or thin target.
 type fakeDM struct {
-	mu     sync.Mutex
-	tables map[string][]lvm.Target
-	lvm    *fakeLVM
+	mu       sync.Mutex
+	tables   map[string][]lvm.Target
+	statuses map[string]*lvm.DeviceStatus
+	lvm      *fakeLVM
 }
 
 func (d *fakeDM) set(name string, targets ...lvm.Target) {
@@ -381,4 +382,24 @@ func (d *fakeDM) TableStatus(name string) ([]lvm.Target, error) {
 		return []lvm.Target{{Type: "linear"}}, nil
 	}
 	return nil, fmt.Errorf("device %s: %w", name, lvm.ErrNotFound)
+}
+
+// Status answers for the devices set with setStatus only: others are not
+// found, and a mkdir then reads LVM again.
+func (d *fakeDM) Status(name string) (*lvm.DeviceStatus, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if st, ok := d.statuses[name]; ok {
+		return st, nil
+	}
+	return nil, fmt.Errorf("device %s: %w", name, lvm.ErrNotFound)
+}
+
+func (d *fakeDM) setStatus(st *lvm.DeviceStatus) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.statuses == nil {
+		d.statuses = map[string]*lvm.DeviceStatus{}
+	}
+	d.statuses[st.Name] = st
 }

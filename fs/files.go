@@ -126,9 +126,9 @@ func (f *FS) lvRenderer(uuid, name string) renderFunc {
 			case "domu":
 				return domuFile(doms), nil
 			case "status":
-				return renderText(originFields(e, doms)), nil
+				return renderText(originFields(e, f.isOpen(e), doms)), nil
 			case "status.json":
-				return renderJSON(originFields(e, doms)), nil
+				return renderJSON(originFields(e, f.isOpen(e), doms)), nil
 			}
 			return nil, fmt.Errorf("origin file %q: %w", name, errGone)
 		}
@@ -142,9 +142,9 @@ func (f *FS) lvRenderer(uuid, name string) renderFunc {
 		case "domu":
 			return domuFile(f.domainsOf(e)), nil
 		case "status":
-			return renderText(snapshotFields(e, snapshotStatus(f.dm, e), f.domainsOf(e))), nil
+			return renderText(snapshotFields(e, snapshotStatus(f.dm, e), f.isOpen(e), f.domainsOf(e))), nil
 		case "status.json":
-			return renderJSON(snapshotFields(e, snapshotStatus(f.dm, e), f.domainsOf(e))), nil
+			return renderJSON(snapshotFields(e, snapshotStatus(f.dm, e), f.isOpen(e), f.domainsOf(e))), nil
 		}
 		return nil, fmt.Errorf("snapshot file %q: %w", name, errGone)
 	}

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,11 +54,30 @@ type Options struct {
 	StateDir string
 	// MaxAge is how old the model may be before an access refreshes it.
 	MaxAge time.Duration
+	// StaleGrace is how much older than MaxAge the model may be and still
+	// answer an access, while it is read again in the background; an access
+	// to an older model waits for the new report. MaxAge when zero. A walk
+	// of the tree is then answered from memory throughout, however long it
+	// takes, and reads LVM at most once a MaxAge in the background.
+	StaleGrace time.Duration
 	// Mountpoint is the absolute path the tree is mounted on. Mounting a
 	// snapshot's files/ walks to it; without it files/ stays empty.
 	Mountpoint string
 	// FilesIdle is how long a snapshot's files/ stays mounted unused.
 	FilesIdle time.Duration
+	// Stamp, when set, tells without running LVM whether LVM may have
+	// changed anything since it returned the same stamp: a model older than
+	// MaxAge whose stamp is unchanged stays current, up to TrustAge. ok is
+	// false when it cannot tell. lvm.ChangeStamp is the real one.
+	Stamp func(vgs []string) (stamp string, ok bool)
+	// TrustAge bounds how long an unchanged stamp keeps a model current;
+	// DefaultTrustAge when zero.
+	TrustAge time.Duration
+	// BackupDir is where LVM writes its metadata backups (lvm.conf
+	// backup/backup_dir); lvm.DefaultBackupDir when empty. A snapshot made
+	// by mkdir enters the model from there and from device-mapper, without
+	// another report.
+	BackupDir string
 	// Logger receives the audit and warning lines.
 	Logger *slog.Logger
 }
@@ -71,11 +91,14 @@ type FS struct {
 	log     *slog.Logger
 	root    *rootNode
 
-	refreshMu sync.Mutex // one report at a time; waiters reuse its result
+	refreshMu sync.Mutex  // one report at a time; waiters reuse its result
+	refreshBG atomic.Bool // a background refresh runs
 
 	mu     sync.Mutex // guards the fields below
 	tree   *Tree
-	taken  time.Time
+	taken  time.Time // when the model was last known current
+	read   time.Time // when LVM was last read for it
+	stamp  string    // the change stamp taken just before that read; "" when none
 	warned map[string]bool
 	vgLock map[string]*sync.Mutex
 	files  map[string]*snapFiles // by snapshot UUID
@@ -91,6 +114,11 @@ type FS struct {
 	paused  map[string]*heldPause // domains snapfs holds paused, by name
 }
 
+// DefaultTrustAge is how long an unchanged change stamp keeps the model
+// current at most: a change LVM made without touching what the stamp looks
+// at (metadata backups turned off for one command) shows after this long.
+const DefaultTrustAge = time.Minute
+
 // DefaultFilesIdle is how long a snapshot's files/ stays mounted unused
 // when Options.FilesIdle is not set.
 const DefaultFilesIdle = 5 * time.Minute
@@ -100,6 +128,9 @@ func New(l LVM, dm DeviceMapper, domains Domains, opts Options) *FS {
 	if opts.MaxAge <= 0 {
 		opts.MaxAge = time.Second
 	}
+	if opts.StaleGrace <= 0 {
+		opts.StaleGrace = opts.MaxAge
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -108,6 +139,12 @@ func New(l LVM, dm DeviceMapper, domains Domains, opts Options) *FS {
 	}
 	if opts.FilesIdle <= 0 {
 		opts.FilesIdle = DefaultFilesIdle
+	}
+	if opts.TrustAge <= 0 {
+		opts.TrustAge = DefaultTrustAge
+	}
+	if opts.BackupDir == "" {
+		opts.BackupDir = lvm.DefaultBackupDir
 	}
 	f := &FS{
 		opts: opts, lvm: l, dm: dm, domains: domains, log: opts.Logger,
@@ -128,15 +165,78 @@ func (f *FS) Refresh() error {
 	return err
 }
 
-// current returns the model, refreshed when it is older than MaxAge.
+// current returns the model, refreshed when it is older than MaxAge: in the
+// background while it is younger than MaxAge+StaleGrace (the access gets the
+// model as it is), else at once.
 func (f *FS) current() (*Tree, error) {
 	f.mu.Lock()
 	t, taken := f.tree, f.taken
 	f.mu.Unlock()
-	if t != nil && time.Since(taken) < f.opts.MaxAge {
+	age := time.Since(taken)
+	if t != nil && age < f.opts.MaxAge {
+		return t, nil
+	}
+	if t != nil && f.unchanged() {
+		return t, nil
+	}
+	if t != nil && age < f.opts.MaxAge+f.opts.StaleGrace {
+		f.refreshInBackground()
 		return t, nil
 	}
 	return f.refresh(false)
+}
+
+// unchanged tells whether the change stamp says that LVM has changed
+// nothing since the model was read, and then counts the model as current
+// from now.
+func (f *FS) unchanged() bool {
+	if f.opts.Stamp == nil {
+		return false
+	}
+	f.mu.Lock()
+	t, stamp, read := f.tree, f.stamp, f.read
+	f.mu.Unlock()
+	if t == nil || stamp == "" || time.Since(read) >= f.opts.TrustAge {
+		return false
+	}
+	now, ok := f.opts.Stamp(f.stampVGs(t))
+	if !ok || now != stamp {
+		return false
+	}
+	f.mu.Lock()
+	if f.tree == t {
+		f.taken = time.Now()
+	}
+	f.mu.Unlock()
+	return true
+}
+
+// stampVGs are the VGs whose changes the stamp must see: those configured,
+// else those in the model.
+func (f *FS) stampVGs(t *Tree) []string {
+	if len(f.opts.VGs) > 0 {
+		return f.opts.VGs
+	}
+	if t == nil {
+		return nil
+	}
+	names := make([]string, 0, len(t.VGs))
+	for _, v := range t.VGs {
+		names = append(names, v.VG.Name)
+	}
+	return names
+}
+
+// refreshInBackground starts a refresh unless one runs already.
+func (f *FS) refreshInBackground() {
+	if !f.refreshBG.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer f.refreshBG.Store(false)
+		// refresh logs a failure, and keeps the old model.
+		f.refresh(false)
+	}()
 }
 
 // refresh reads LVM again. A caller that waited for a refresh that started
@@ -158,6 +258,12 @@ func (f *FS) refresh(force bool) (*Tree, error) {
 	// LVM commands never get the FUSE request's context: an interrupted ls
 	// must not kill a report other callers wait for.
 	ctx := context.Background()
+	// The stamp is taken before the report: a change made while LVM
+	// reports changes it again.
+	stamp, stampOK, stamped := "", false, f.stampVGs(old)
+	if f.opts.Stamp != nil {
+		stamp, stampOK = f.opts.Stamp(stamped)
+	}
 	r, err := f.lvm.Report(ctx, f.opts.VGs)
 	if err != nil && r != nil && errors.Is(err, lvm.ErrNotFound) {
 		// A configured VG is missing: LVM reports the others, and they are
@@ -173,8 +279,14 @@ func (f *FS) refresh(force bool) (*Tree, error) {
 		return nil, err
 	}
 	t := BuildTree(r, f.opts.VGs)
+	if stampOK && strings.Join(f.stampVGs(t), "/") != strings.Join(stamped, "/") {
+		stampOK = false // the VGs changed: the stamp looked at others
+	}
+	if !stampOK {
+		stamp = ""
+	}
 	f.mu.Lock()
-	f.tree, f.taken = t, time.Now()
+	f.tree, f.taken, f.read, f.stamp = t, time.Now(), time.Now(), stamp
 	f.mu.Unlock()
 	for _, name := range t.Hidden {
 		f.warnOnce("hidden:"+name, "LV left out: its name is a fixed file name of the directory it would appear in", "lv", name)
@@ -320,6 +432,10 @@ func MountOptions(allowOther, debug bool) *gofs.Options {
 			DirectMount: true,
 			Debug:       debug,
 			MaxWrite:    maxRead,
+			// snapfs has no extended attributes: ENOSYS to the first
+			// getxattr tells the kernel not to ask again, where ENODATA
+			// would cost ls -l one round trip more for every entry.
+			DisableXAttrs: true,
 		},
 	}
 }

@@ -120,6 +120,11 @@ func (f *FS) takeSnapshot(ctx context.Context, parent *LVEntry, name string) (*L
 	}
 	err = f.lvm.CreateSnapshot(ctx, vg, parent.LV.Name, name, f.snapshotSize(parent))
 	resume()
+	if err == nil {
+		if e := f.addCreated(vg, parent, name); e != nil {
+			return e, nil
+		}
+	}
 	t, rerr := f.refresh(true)
 	if err != nil {
 		if !errors.Is(err, lvm.ErrExists) && rerr == nil {
@@ -176,11 +181,93 @@ func (f *FS) removeSnapshot(ctx context.Context, e *LVEntry) error {
 	unlock := f.lockVG(e.LV.VG)
 	defer unlock()
 	err = f.lvm.Remove(ctx, e.LV.VG, e.LV.Name)
-	f.refreshAfterChange()
-	if err == nil {
-		f.dropFiles(e.LV.UUID)
+	if err != nil {
+		f.refreshAfterChange()
+		return err
 	}
-	return err
+	f.dropFiles(e.LV.UUID)
+	// What lvremove did is known: the model drops the LV instead of
+	// reading LVM again, which costs as much as the lvremove itself.
+	f.forgetRemoved(e.LV.VG, e.LV.Name, e.LV.UUID)
+	return nil
+}
+
+// forgetRemoved takes the LV vg/name that snapfs has just removed out of the
+// model, as the next report would: the VG gets its extents back and counts
+// one LV (and one snapshot) less, and an origin left without snapshots is a
+// plain volume again. The model keeps its age, so it is read anew when it
+// would have been anyway.
+func (f *FS) forgetRemoved(vg, name, uuid string) {
+	f.refreshMu.Lock()
+	defer f.refreshMu.Unlock()
+	f.mu.Lock()
+	old := f.tree
+	f.mu.Unlock()
+	if old == nil || len(old.VGs) == 0 || old.VG(vg) == nil || old.VG(vg).lvByName[name] == nil ||
+		old.VG(vg).lvByName[name].LV.UUID != uuid {
+		return // a report since the lvremove knows it already
+	}
+	r := old.VGs[0].report
+	next := &lvm.Report{VGs: append([]lvm.VG(nil), r.VGs...), LVs: make([]lvm.LV, 0, len(r.LVs))}
+	var gone *lvm.LV
+	for i := range r.LVs {
+		if r.LVs[i].UUID == uuid {
+			gone = &r.LVs[i]
+			continue
+		}
+		next.LVs = append(next.LVs, r.LVs[i])
+	}
+	if gone == nil {
+		return
+	}
+	cow := gone.Attr.IsCOWSnapshot()
+	for i := range next.VGs {
+		g := &next.VGs[i]
+		if g.Name != vg {
+			continue
+		}
+		if cow {
+			// A COW store has extents of its own; a thin volume's are
+			// the pool's.
+			g.Free += gone.Size
+			g.SnapCount--
+		}
+		if !gone.Hidden {
+			g.LVCount--
+		}
+	}
+	if cow {
+		others := false
+		for i := range next.LVs {
+			lv := &next.LVs[i]
+			others = others || (lv.VG == vg && lv.Origin == gone.Origin && lv.Attr.IsCOWSnapshot())
+		}
+		for i := range next.LVs {
+			lv := &next.LVs[i]
+			if !others && lv.VG == vg && lv.Name == gone.Origin && lv.Attr.VolumeType == 'o' {
+				lv.Attr.VolumeType, lv.Attr.TargetType = '-', '-'
+				lv.Role = withoutOriginRoles(lv.Role)
+			}
+		}
+	}
+	t := BuildTree(next, f.opts.VGs)
+	f.mu.Lock()
+	f.tree = t
+	f.mu.Unlock()
+	go f.invalidate(old, t)
+}
+
+// withoutOriginRoles drops the roles of a COW origin from an LV's lv_role.
+func withoutOriginRoles(roles []string) []string {
+	var kept []string
+	for _, r := range roles {
+		switch r {
+		case "origin", "thickorigin", "multithickorigin":
+		default:
+			kept = append(kept, r)
+		}
+	}
+	return kept
 }
 
 // renameSnapshot renames snapshot e within its origin.

@@ -138,7 +138,7 @@ func lvPath(e *LVEntry) string {
 	return "/dev/" + e.LV.VG + "/" + e.LV.Name
 }
 
-func originFields(e *LVEntry, doms []Domain) []field {
+func originFields(e *LVEntry, open bool, doms []Domain) []field {
 	return []field{
 		str("name", e.LV.Name),
 		str("vg", e.LV.VG),
@@ -147,7 +147,7 @@ func originFields(e *LVEntry, doms []Domain) []field {
 		timestamp("created", e.LV.Time),
 		str("type", lvType(e)),
 		yesno("active", e.LV.Attr.Active()),
-		yesno("open", e.LV.Attr.IsOpen()),
+		yesno("open", open),
 		num("size", e.LV.Size),
 		count("snapshots", len(e.Snaps)),
 		str("domu", domuText(doms)),
@@ -174,7 +174,7 @@ func lvType(e *LVEntry) string {
 // originName is what a snapshot's origin file shows: VG/ORIGIN.
 func originName(e *LVEntry) string { return e.LV.VG + "/" + e.LV.Origin }
 
-func snapshotFields(e *LVEntry, s liveStatus, doms []Domain) []field {
+func snapshotFields(e *LVEntry, s liveStatus, open bool, doms []Domain) []field {
 	size, cowSize, chunk := e.LV.OriginSize, e.LV.Size, e.LV.ChunkSize
 	if e.IsThin() {
 		// A thin snapshot has no COW store of its own: it shows its own size,
@@ -193,7 +193,7 @@ func snapshotFields(e *LVEntry, s liveStatus, doms []Domain) []field {
 		timestamp("created", e.LV.Time),
 		str("state", s.State),
 		yesno("active", s.State != stateInactive && s.State != stateMergePending && e.LV.Attr.Active()),
-		yesno("open", e.LV.Attr.IsOpen()),
+		yesno("open", open),
 		num("size", size),
 		num("cow_size", cowSize),
 	}

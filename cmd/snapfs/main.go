@@ -49,7 +49,17 @@ var version = ""
 // helpers without PATH, and lvm and xl must still be found.
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+// memoryLimit is the Go runtime's soft memory limit for the daemon, unless
+// GOMEMLIMIT sets another. snapfs holds little (the model of 1,000 LVs and
+// the inodes of a walked tree are a few MB), but every report makes a few
+// MB of garbage, which the default GC pacing would let pile up to several
+// times that before collecting it.
+const memoryLimit = 24 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -163,7 +173,8 @@ func adminGID(group string) (int, error) {
 // asks snapfs to stop. Once the mount serves it tells systemd (when
 // NOTIFY_SOCKET is set) and calls ready, when not nil.
 func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) error {
-	runner := &lvm.ExecRunner{Timeout: time.Duration(cfg.CommandTimeout)}
+	runner := lvmRunner(cfg, log)
+	defer runner.Close()
 	client := lvm.NewClient(debugRunner{runner, log}, cfg.LVM)
 
 	var dm fs.DeviceMapper
@@ -205,6 +216,9 @@ func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) err
 		Logger:             log,
 		Mountpoint:         mountpoint,
 		FilesIdle:          time.Duration(cfg.FilesIdle),
+		// LVM's metadata backups and /dev/mapper tell, without running
+		// LVM, that nothing changed since the last report.
+		Stamp: func(vgs []string) (string, bool) { return lvm.ChangeStamp(lvm.DefaultBackupDir, vgs) },
 	}
 	mopts := fs.MountOptions(cfg.AllowOther, inv.debugFUSE)
 	mopts.FsName = inv.source
@@ -224,6 +238,17 @@ func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) err
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(signals)
+
+	// SIGUSR1 asks for the counters: how many LVM processes snapfs has
+	// started so far (make bench reads them to count, not guess).
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	go func() {
+		for range usr1 {
+			log.Info("stats", "lvm_processes", runner.Spawned(), "lvm_shell_commands", runner.ShellCommands())
+		}
+	}()
 
 	var domains fs.Domains
 	if x := openXen(cfg, debugRunner{&xen.ExecRunner{Timeout: time.Duration(cfg.CommandTimeout)}, log}, log); x != nil {
@@ -285,8 +310,35 @@ func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) err
 	}
 
 	server.Wait()
-	log.Info("unmounted", "mountpoint", mountpoint, "lvm_processes", runner.Spawned())
+	log.Info("unmounted", "mountpoint", mountpoint, "lvm_processes", runner.Spawned(), "lvm_shell_commands", runner.ShellCommands())
 	return nil
+}
+
+// lvmRunner returns the runner of LVM commands: one long-lived lvm shell
+// when LVM has snapfs's command profile (make install puts it in
+// /etc/lvm/profile) and the lvm binary is LVM's own, with a process per
+// command as the fallback; else a process per command.
+func lvmRunner(cfg Config, log *slog.Logger) *lvm.ShellRunner {
+	timeout := time.Duration(cfg.CommandTimeout)
+	r := &lvm.ShellRunner{Binary: cfg.LVM, Timeout: timeout, Fallback: &lvm.ExecRunner{Timeout: timeout}}
+	if cfg.LVM != "" && cfg.LVM != lvm.DefaultBinary {
+		// Another binary is a wrapper, which expects to see every
+		// command: it gets a process for each.
+		log.Info("lvm shell off, one process per LVM command: lvm is not \""+lvm.DefaultBinary+"\"", "lvm", cfg.LVM)
+		r.Disable()
+		return r
+	}
+	if _, err := os.Stat(lvm.ShellProfilePath); err != nil {
+		log.Info("lvm shell off, one process per LVM command: no LVM profile "+lvm.ShellProfile, "err", err)
+		r.Disable()
+		return r
+	}
+	if err := r.Start(); err != nil {
+		log.Warn("lvm shell off, one process per LVM command", "err", err)
+		return r
+	}
+	log.Debug("lvm shell started", "profile", lvm.ShellProfilePath)
+	return r
 }
 
 // unmount unmounts the tree, after tree.Close has unmounted the snapshots'

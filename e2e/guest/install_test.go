@@ -83,6 +83,7 @@ func TestInstallLayout(t *testing.T) {
 		"/usr/local/share/man/man5/snapfs.toml.5":      0o644,
 		"/usr/local/lib/systemd/system/snapfs.service": 0o644,
 		"/etc/snapfs.toml":                             0o644,
+		"/etc/lvm/profile/snapfs.profile":              0o644,
 	}
 	got := installedFiles(t, dest)
 	if fmt.Sprint(got) != fmt.Sprint(want) {

@@ -1,0 +1,60 @@
+package e2e
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBench runs a small make bench (50 LVs, 2 rounds) in the VM, so that
+// the benchmark keeps working: it must fill the VG, print the whole table,
+// and keep its promises on processes (none per read of allocated, at most
+// one LVM process for a cold walk, none for a warm one). Timing ratios on a
+// loaded CI machine say nothing, so -check does not enforce them.
+func TestBench(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a VM and takes minutes; skipped under -short")
+	}
+	requireVM(t)
+	repo, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(repo, ".build", "snapfs")
+	bench := filepath.Join(repo, ".build", "bench")
+	goTool(t, repo, "build", "-o", bin, "./cmd/snapfs")
+	goTool(t, repo, "build", "-o", bench, "./e2e/bench")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(repo, "e2e", "vm", "run"), "--timeout", "840", "--",
+		bench, "-snapfs", bin, "-lvs", "50", "-rounds", "2", "-check")
+	cmd.Dir = repo
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("the benchmark failed: %v", err)
+	}
+	for _, want := range []string{
+		`(?m)^bench: made 50 LVs \(25 snapshots\) in \S+ with one vgcfgrestore`,
+		`(?m)^\| measure \| A \(snapfs\) \| B \(by hand\) \| A/B \| target \| result \|$`,
+		`(?m)^\| take a snapshot \| mkdir V/O/s: [0-9.]+ ms \| lvcreate -s: [0-9.]+ ms \| [0-9.]+ \|`,
+		`(?m)^\| drop a snapshot \| rmdir V/O/s: [0-9.]+ ms \| lvremove -y: [0-9.]+ ms \| [0-9.]+ \|`,
+		`(?m)^\| read COW allocation \| .* \| (ok|missed, not enforced); 0 LVM processes, \d+ lvm shell commands in 2 reads \|$`,
+		`(?m)^\| walk the tree, cold \| .* \| (ok|missed, not enforced); at most [01] LVM processes, \d+ lvm shell commands a walk \|$`,
+		`(?m)^\| walk the tree, warm \| .* \| (ok|missed, not enforced); at most 0 LVM processes, 0 lvm shell commands a walk \|$`,
+		`(?m)^\| read a snapshot image \(64 MiB\) \| dd image: [0-9.]+ MB/s \| dd device: [0-9.]+ MB/s \|`,
+		`(?m)^\| memory, 50 LVs \| RSS [0-9.]+ MB \|`,
+	} {
+		if !regexp.MustCompile(want).Match(out) {
+			t.Errorf("the benchmark's output lacks %s", want)
+		}
+	}
+	if strings.Contains(string(out), "MISSED") {
+		t.Error("a process-count promise of the benchmark does not hold")
+	}
+}

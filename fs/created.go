@@ -1,0 +1,137 @@
+package fs
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/snapfs/snapfs/lvm"
+)
+
+// deviceStatuser is the part of *lvm.DeviceMapper that tells a device's
+// UUID, number and table: what addCreated needs besides TableStatus.
+type deviceStatuser interface {
+	Status(name string) (*lvm.DeviceStatus, error)
+}
+
+// addCreated puts the COW snapshot vg/name that snapfs has just created of
+// origin into the model, as the next report would show it, instead of
+// reading LVM again, which costs as much as the lvcreate itself. What it
+// knows comes from the kernel (the devices LVM activated: UUID, device
+// numbers, sizes) and from the metadata backup the lvcreate wrote (creation
+// time, chunk size), checked against each other. When any of it is missing
+// (no device-mapper, backups off, an inactive origin) it returns nil and
+// the caller reads LVM. The model keeps its age, so it is read anew when it
+// would have been anyway.
+func (f *FS) addCreated(vg string, origin *LVEntry, name string) *LVEntry {
+	lv, err := f.describeCreated(vg, origin, name)
+	if err != nil {
+		f.log.Debug("reading LVM after lvcreate", "lv", vg+"/"+name, "reason", err)
+		return nil
+	}
+	f.refreshMu.Lock()
+	defer f.refreshMu.Unlock()
+	f.mu.Lock()
+	old := f.tree
+	f.mu.Unlock()
+	if old == nil || len(old.VGs) == 0 || old.VG(vg) == nil {
+		return nil
+	}
+	if e := old.VG(vg).lvByName[name]; e != nil {
+		// A report since the lvcreate has it already.
+		if e.LV.UUID != lv.UUID {
+			return nil
+		}
+		return e
+	}
+	r := old.VGs[0].report
+	next := &lvm.Report{VGs: append([]lvm.VG(nil), r.VGs...), LVs: append(append(make([]lvm.LV, 0, len(r.LVs)+1), r.LVs...), lv)}
+	for i := range next.VGs {
+		if g := &next.VGs[i]; g.Name == vg {
+			g.Free -= min(g.Free, lv.Size)
+			g.LVCount++
+			g.SnapCount++
+		}
+	}
+	for i := range next.LVs {
+		if o := &next.LVs[i]; o.VG == vg && o.Name == origin.LV.Name && o.Attr.VolumeType != 'o' {
+			// The first snapshot makes a plain volume an origin.
+			o.Attr.VolumeType, o.Attr.TargetType = 'o', 's'
+			o.Role = append(withoutOriginRoles(o.Role), "origin", "thickorigin", "multithickorigin")
+		}
+	}
+	t := BuildTree(next, f.opts.VGs)
+	f.mu.Lock()
+	f.tree = t
+	f.mu.Unlock()
+	go f.invalidate(old, t)
+	return t.VG(vg).lvByName[name]
+}
+
+// describeCreated returns the new COW snapshot as a report row.
+func (f *FS) describeCreated(vg string, origin *LVEntry, name string) (lvm.LV, error) {
+	dm, ok := f.dm.(deviceStatuser)
+	if !ok || origin.IsThin() {
+		return lvm.LV{}, errors.New("no device-mapper status, or a thin snapshot")
+	}
+	dmName := lvm.DMName(vg, name)
+	snap, err := dm.Status(dmName)
+	if err != nil {
+		return lvm.LV{}, err
+	}
+	cow, err := dm.Status(dmName + "-cow")
+	if err != nil {
+		return lvm.LV{}, err
+	}
+	uuid, ok := lvUUIDOfDevice(snap.UUID)
+	if !ok || len(snap.Targets) != 1 || snap.Targets[0].Type != "snapshot" {
+		return lvm.LV{}, fmt.Errorf("device %s is not a snapshot of LVM (uuid %q)", dmName, snap.UUID)
+	}
+	b, err := lvm.ReadBackupSnapshot(f.opts.BackupDir, vg, name)
+	if err != nil {
+		return lvm.LV{}, err
+	}
+	if b.UUID != uuid {
+		return lvm.LV{}, fmt.Errorf("metadata backup of %s is older than the lvcreate (UUID %s, the device's %s)", vg, b.UUID, uuid)
+	}
+	var cowSize uint64
+	for _, t := range cow.Targets {
+		cowSize += t.Length * 512
+	}
+	lv := lvm.LV{
+		Name: name, VG: vg, UUID: uuid,
+		Path: "/dev/" + vg + "/" + name, DMPath: "/dev/mapper/" + dmName,
+		Origin: origin.LV.Name, Size: cowSize, OriginSize: snap.Targets[0].Length * 512,
+		ChunkSize: b.ChunkSize, Time: b.Created,
+		KernelMajor: int(snap.Major), KernelMinor: int(snap.Minor),
+		Layout: []string{"linear"}, Role: []string{"public", "snapshot", "thicksnapshot"},
+		SegType: "linear", Segments: len(cow.Targets),
+	}
+	if lv.Attr, err = lvm.ParseAttr("swi-a-s---"); err != nil {
+		return lvm.LV{}, err
+	}
+	if st := cowStatus(snap.Targets[0], cowSize); st.Allocated.Valid {
+		lv.SnapPercent, lv.DataPercent = st.Allocated, st.Allocated
+	}
+	return lv, nil
+}
+
+// lvUUIDOfDevice returns the LV UUID in a device-mapper UUID of LVM
+// ("LVM-" and the VG and LV UUIDs without hyphens), hyphenated as LVM
+// prints it: 6-4-4-4-4-4-6.
+func lvUUIDOfDevice(dmUUID string) (string, bool) {
+	raw, ok := strings.CutPrefix(dmUUID, "LVM-")
+	if !ok || len(raw) != 64 {
+		return "", false
+	}
+	lv := raw[32:]
+	var b strings.Builder
+	for i, c := range lv {
+		switch i {
+		case 6, 10, 14, 18, 22, 26:
+			b.WriteByte('-')
+		}
+		b.WriteRune(c)
+	}
+	return b.String(), true
+}
