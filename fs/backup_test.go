@@ -532,6 +532,28 @@ func TestChdirSyscall(t *testing.T) {
 	}
 }
 
+// A request can reach snapfs before its caller sleeps, while
+// /proc/PID/syscall still says "running": callerSyscall waits for the
+// line of the sleeping caller. This lost a chdir into files/ once in CI.
+func TestCallerSyscallWaitsOutRunning(t *testing.T) {
+	reads := 0
+	line := callerSyscall(42, func(pid int) (string, error) {
+		if pid != 42 {
+			t.Fatalf("read pid %d", pid)
+		}
+		if reads++; reads < 4 {
+			return "running\n", nil
+		}
+		return "80 0x7ffd5a3c 0x0 0x0 0x0 0x0 0x0 0x7ffd 0x7f12\n", nil
+	})
+	if !isChdirSyscall(line) || reads != 4 {
+		t.Errorf("after %d reads: %q, want the chdir line after 4", reads, line)
+	}
+	if got := callerSyscall(1, func(int) (string, error) { return "", os.ErrNotExist }); got != "" {
+		t.Errorf("unreadable: %q", got)
+	}
+}
+
 // A mounted files/ moves with its snapshot's rename, and rmdir under the
 // new name still unmounts it.
 func TestFilesFollowRename(t *testing.T) {

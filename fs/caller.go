@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
@@ -51,11 +52,37 @@ func callerInChdir(ctx context.Context) bool {
 	if !ok || pid == 0 {
 		return false
 	}
+	return isChdirSyscall(callerSyscall(pid, readProcSyscall))
+}
+
+func readProcSyscall(pid int) (string, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/syscall")
-	if err != nil {
-		return false
+	return string(b), err
+}
+
+// syscallWait bounds how long callerSyscall waits for a caller to sleep.
+const syscallWait = time.Second
+
+// callerSyscall returns the /proc/PID/syscall line of a FUSE caller. The
+// kernel reads a thread's registers only once it sleeps, and says "running"
+// until then: a request can reach snapfs before its caller has gone to
+// sleep waiting for the answer. The caller of a request always sleeps
+// until snapfs answers, so a "running" is waited out (for syscallWait at
+// most; past that the line says "running", which is no chdir).
+func callerSyscall(pid int, read func(int) (string, error)) string {
+	deadline := time.Now().Add(syscallWait)
+	pause := 20 * time.Microsecond
+	for {
+		line, err := read(pid)
+		if err != nil {
+			return ""
+		}
+		if strings.TrimSpace(line) != "running" || time.Now().After(deadline) {
+			return line
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 5*time.Millisecond)
 	}
-	return isChdirSyscall(string(b))
 }
 
 // isChdirSyscall reads the syscall number from a /proc/PID/syscall line
