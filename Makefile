@@ -97,6 +97,7 @@ demo: deps build
 
 record: deps
 	e2e/vm/run --rw testdata -- bash testdata/record-lvm.sh
+	e2e/vm/run --rw testdata -- bash testdata/record-backup.sh
 
 record-xen: deps
 	e2e/vm/run --xen --rw testdata -- bash testdata/record-xen.sh

@@ -2,6 +2,7 @@ package lvm
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,172 @@ import (
 // every change to it (backup/backup_dir in lvm.conf), one file per VG.
 const DefaultBackupDir = "/etc/lvm/backup"
 
+// Backup is what snapfs reads of a VG's metadata backup (LVM's text format,
+// lib/format_text): enough to tell, without LVM, which LVs a change added
+// or removed and that it touched nothing else.
+type Backup struct {
+	VG    string
+	Seqno int // the metadata's sequence number, vg_seqno in a report
+	// Header is the VG's section without its logical_volumes and its
+	// seqno: extent size, flags, tags, physical volumes.
+	Header string
+	LVs    map[string]*BackupLV // by UUID
+}
+
+// BackupLV is one LV's section of a metadata backup.
+type BackupLV struct {
+	Name    string
+	UUID    string
+	Text    string // the whole section as written
+	Visible bool
+	Created time.Time // creation_time, lv_time in a report
+	// The hidden LV (snapshotN) that ties a COW snapshot to its origin
+	// has a segment of type "snapshot" naming both, and the chunk size.
+	Origin, COWStore string
+	ChunkSize        uint64 // bytes
+}
+
+// ByName returns the LV of that name, or nil.
+func (b *Backup) ByName(name string) *BackupLV {
+	for _, lv := range b.LVs {
+		if lv.Name == name {
+			return lv
+		}
+	}
+	return nil
+}
+
+// SnapshotLink returns the hidden LV that makes cow a COW snapshot, or nil.
+func (b *Backup) SnapshotLink(cow string) *BackupLV {
+	for _, lv := range b.LVs {
+		if lv.COWStore == cow && lv.Origin != "" {
+			return lv
+		}
+	}
+	return nil
+}
+
+// ReadBackup reads the metadata backup of vg in dir. LVM writes it (a new
+// file renamed into place) before the command that changed the VG returns.
+func ReadBackup(dir, vg string) (*Backup, error) {
+	f, err := os.Open(filepath.Join(dir, vg))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := ParseBackup(f)
+	if err != nil {
+		return nil, fmt.Errorf("metadata backup of %s: %w", vg, err)
+	}
+	if b.VG != vg {
+		return nil, fmt.Errorf("metadata backup %s is of VG %q", filepath.Join(dir, vg), b.VG)
+	}
+	return b, nil
+}
+
+// ParseBackup reads a metadata backup. The format is LVM's own, written by
+// one function (lib/format_text/export.c): one item per line, a section
+// opened by `NAME {` and closed by `}` on lines of their own, indented by
+// one tab a level; the VG is the one top-level section.
+func ParseBackup(r io.Reader) (*Backup, error) {
+	b := &Backup{LVs: map[string]*BackupLV{}}
+	var header strings.Builder
+	var lv *BackupLV
+	var lvText strings.Builder
+	var chunkSectors uint64
+	depth := 0
+	inLVs := false
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		trimmed := strings.TrimSpace(line)
+		opens := strings.HasSuffix(trimmed, " {") && !strings.Contains(trimmed, "=")
+		closes := trimmed == "}"
+		switch {
+		case depth == 0 && opens:
+			if b.VG != "" {
+				return nil, errors.New("more than one VG section")
+			}
+			b.VG = strings.TrimSuffix(trimmed, " {")
+		case depth == 1 && trimmed == "logical_volumes {":
+			inLVs = true
+		case depth == 2 && inLVs && opens:
+			lv = &BackupLV{Name: strings.TrimSuffix(trimmed, " {")}
+			lvText.Reset()
+			chunkSectors = 0
+		}
+		if lv != nil {
+			lvText.WriteString(line)
+			lvText.WriteByte('\n')
+			switch key, val, _ := strings.Cut(trimmed, " = "); key {
+			case "id":
+				lv.UUID = unquote(val)
+			case "status":
+				lv.Visible = strings.Contains(val, `"VISIBLE"`)
+			case "creation_time":
+				if sec, err := strconv.ParseInt(firstField(val), 10, 64); err == nil {
+					lv.Created = time.Unix(sec, 0)
+				}
+			case "origin":
+				lv.Origin = unquote(val)
+			case "cow_store":
+				lv.COWStore = unquote(val)
+			case "chunk_size":
+				chunkSectors, _ = strconv.ParseUint(firstField(val), 10, 64)
+			}
+		} else if depth >= 1 && !inLVs && !strings.HasPrefix(trimmed, "seqno = ") {
+			header.WriteString(line)
+			header.WriteByte('\n')
+		} else if depth == 1 && strings.HasPrefix(trimmed, "seqno = ") {
+			n, err := strconv.Atoi(firstField(strings.TrimPrefix(trimmed, "seqno = ")))
+			if err != nil {
+				return nil, fmt.Errorf("seqno: %w", err)
+			}
+			b.Seqno = n
+		}
+		switch {
+		case opens:
+			depth++
+		case closes:
+			depth--
+			if depth < 0 {
+				return nil, errors.New("unbalanced section")
+			}
+			if depth == 2 && lv != nil {
+				lv.Text = lvText.String()
+				lv.ChunkSize = chunkSectors * 512
+				if lv.UUID == "" {
+					return nil, fmt.Errorf("LV %s has no id", lv.Name)
+				}
+				b.LVs[lv.UUID] = lv
+				lv = nil
+			}
+			if depth == 1 && inLVs {
+				inLVs = false
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if depth != 0 || b.VG == "" || b.Seqno == 0 {
+		return nil, errors.New("no complete VG section")
+	}
+	b.Header = header.String()
+	return b, nil
+}
+
+func unquote(s string) string { return strings.Trim(firstField(s), `"`) }
+
+// firstField is a value without the comment LVM writes after it.
+func firstField(s string) string {
+	if f := strings.Fields(s); len(f) > 0 {
+		return f[0]
+	}
+	return ""
+}
+
 // BackupSnapshot is what a VG's metadata backup says of a COW snapshot: the
 // exact values the next report would show, which device-mapper cannot tell.
 type BackupSnapshot struct {
@@ -23,63 +190,22 @@ type BackupSnapshot struct {
 	ChunkSize uint64    // bytes
 }
 
+// Snapshot returns what b says of the COW snapshot name.
+func (b *Backup) Snapshot(name string) (BackupSnapshot, error) {
+	lv, link := b.ByName(name), b.SnapshotLink(name)
+	if lv == nil || link == nil || lv.Created.IsZero() || link.ChunkSize == 0 {
+		return BackupSnapshot{}, fmt.Errorf("metadata backup: no COW snapshot %q: %w", name, ErrNotFound)
+	}
+	return BackupSnapshot{UUID: lv.UUID, Created: lv.Created, ChunkSize: link.ChunkSize}, nil
+}
+
 // ReadBackupSnapshot reads what the metadata backup of vg in dir says of the
-// COW snapshot name. LVM writes the file before the command that changed
-// the VG returns, so just after an lvcreate it describes the new snapshot;
+// COW snapshot name. Just after an lvcreate it describes the new snapshot;
 // with backups off it may be missing or old (callers check the UUID).
 func ReadBackupSnapshot(dir, vg, name string) (BackupSnapshot, error) {
-	f, err := os.Open(filepath.Join(dir, vg))
+	b, err := ReadBackup(dir, vg)
 	if err != nil {
 		return BackupSnapshot{}, err
 	}
-	defer f.Close()
-	return parseBackupSnapshot(f, name)
-}
-
-// parseBackupSnapshot reads LVM's text metadata format (lib/format_text):
-// the LV's section, `\t\tNAME {` inside logical_volumes, holds its id and
-// creation_time; the chunk size is in the section of the hidden snapshotN
-// LV whose segment has cow_store = "NAME".
-func parseBackupSnapshot(r io.Reader, name string) (BackupSnapshot, error) {
-	var s BackupSnapshot
-	var chunkSectors uint64
-	var section string      // the LV section the scanner is in
-	var sectionChunk uint64 // chunk_size seen in it
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	inLVs := false
-	for sc.Scan() {
-		line := sc.Text()
-		trimmed := strings.TrimSpace(line)
-		switch {
-		case line == "\tlogical_volumes {":
-			inLVs = true
-		case !inLVs:
-		case strings.HasPrefix(line, "\t\t") && !strings.HasPrefix(line, "\t\t\t") && strings.HasSuffix(line, " {"):
-			section, sectionChunk = strings.TrimSuffix(trimmed, " {"), 0
-		case section == name && strings.HasPrefix(trimmed, "id = "):
-			s.UUID = strings.Trim(strings.TrimPrefix(trimmed, "id = "), `"`)
-		case section == name && strings.HasPrefix(trimmed, "creation_time = "):
-			v := strings.Fields(strings.TrimPrefix(trimmed, "creation_time = "))
-			if len(v) > 0 {
-				if sec, err := strconv.ParseInt(v[0], 10, 64); err == nil {
-					s.Created = time.Unix(sec, 0)
-				}
-			}
-		case strings.HasPrefix(trimmed, "chunk_size = "):
-			if v := strings.Fields(strings.TrimPrefix(trimmed, "chunk_size = ")); len(v) > 0 {
-				sectionChunk, _ = strconv.ParseUint(v[0], 10, 64)
-			}
-		case trimmed == `cow_store = "`+name+`"`:
-			chunkSectors = sectionChunk
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return s, fmt.Errorf("metadata backup: %w", err)
-	}
-	if s.UUID == "" || s.Created.IsZero() || chunkSectors == 0 {
-		return s, fmt.Errorf("metadata backup: no COW snapshot %q: %w", name, ErrNotFound)
-	}
-	s.ChunkSize = chunkSectors * 512
-	return s, nil
+	return b.Snapshot(name)
 }

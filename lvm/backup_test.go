@@ -2,26 +2,125 @@ package lvm
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
 
-// testdata/lvm/backup/vg is vgcfgbackup's output (the format of
-// /etc/lvm/backup) of a VG with origin o and its snapshot s2.
-func TestReadBackupSnapshot(t *testing.T) {
-	dir := filepath.Join(testdataDir, "backup")
-	s, err := ReadBackupSnapshot(dir, "vg", "s2")
+// testdata/backup holds the metadata backups real LVM wrote after each step
+// of record-backup.sh, with vg_seqno and /dev/mapper at that moment.
+var backupDir = filepath.Join("..", "testdata", "backup")
+
+func readStep(t *testing.T, step string) *Backup {
+	t.Helper()
+	f, err := os.Open(filepath.Join(backupDir, step+".vg"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := BackupSnapshot{UUID: "DkcAos-SuwP-dVY6-xJSv-kfft-yHcL-7ApSqH", Created: time.Unix(1795251065, 0), ChunkSize: 4096}
-	if s != want {
+	defer f.Close()
+	b, err := ParseBackup(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestParseBackup(t *testing.T) {
+	steps := []struct{ step, lvs string }{
+		{"1-origin", "o"},
+		{"2-snapshot", "o s1 snapshot0"},
+		{"3-second-snapshot", "o s-2 s1 snapshot0 snapshot1"},
+		{"4-removed", "o s-2 snapshot1"},
+		{"5-renamed", "o s3 snapshot1"},
+		{"6-extended", "o s3 snapshot1"},
+		{"7-tagged", "o s3 snapshot1"},
+		{"8-deactivated", "o s3 snapshot1"},
+	}
+	var header string
+	for _, s := range steps {
+		b := readStep(t, s.step)
+		seqno, err := os.ReadFile(filepath.Join(backupDir, s.step+".seqno"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, _ := strconv.Atoi(strings.TrimSpace(string(seqno))); b.Seqno != want || b.VG != "vg" {
+			t.Errorf("%s: VG %q seqno %d, vgs said %d", s.step, b.VG, b.Seqno, want)
+		}
+		var names []string
+		for _, lv := range b.LVs {
+			names = append(names, lv.Name)
+			if !strings.HasPrefix(lv.Text, "\t\t"+lv.Name+" {\n") || !strings.HasSuffix(lv.Text, "\t\t}\n") {
+				t.Errorf("%s: section of %s: %q", s.step, lv.Name, lv.Text)
+			}
+		}
+		if got := strings.Join(slices.Sorted(slices.Values(names)), " "); got != s.lvs {
+			t.Errorf("%s: LVs %q, want %q", s.step, got, s.lvs)
+		}
+		// No step changes the VG's own metadata.
+		if header == "" {
+			header = b.Header
+			if !strings.Contains(header, "physical_volumes {") || strings.Contains(header, "seqno") || strings.Contains(header, "logical_volumes") {
+				t.Errorf("header: %q", header)
+			}
+		} else if b.Header != header {
+			t.Errorf("%s: header changed:\n%s", s.step, b.Header)
+		}
+	}
+	b := readStep(t, "3-second-snapshot")
+	link := b.SnapshotLink("s-2")
+	if link == nil || link.Origin != "o" || link.ChunkSize != 4096 || !link.Visible || b.ByName("s-2").Visible {
+		t.Errorf("s-2: link %+v, cow %+v", link, b.ByName("s-2"))
+	}
+}
+
+func TestReadBackupSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile(filepath.Join(backupDir, "3-second-snapshot.vg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "vg"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ReadBackupSnapshot(dir, "vg", "s-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cow := readStep(t, "3-second-snapshot").ByName("s-2")
+	want := BackupSnapshot{UUID: cow.UUID, Created: cow.Created, ChunkSize: 4096}
+	if s != want || s.Created.Before(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("got %+v, want %+v", s, want)
 	}
 	for _, name := range []string{"o", "snapshot0", "nosuch"} {
 		if _, err := ReadBackupSnapshot(dir, "vg", name); !errors.Is(err, ErrNotFound) {
 			t.Errorf("%s is no COW snapshot, yet: %v", name, err)
+		}
+	}
+	if _, err := ReadBackupSnapshot(dir, "other", "s-2"); err == nil {
+		t.Error("a VG without a backup")
+	}
+}
+
+func TestParseBackupRefusesBroken(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(backupDir, "2-snapshot.vg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := string(data)
+	for name, text := range map[string]string{
+		"cut short":  full[:len(full)/2],
+		"no seqno":   strings.Replace(full, "\tseqno = ", "\tnoseq = ", 1),
+		"two VGs":    full + "vg2 {\n\tseqno = 1\n}\n",
+		"extra }":    full + "}\n",
+		"nothing":    "",
+		"LV sans id": strings.Replace(full, "\t\t\tid = ", "\t\t\tidx = ", 2),
+	} {
+		if _, err := ParseBackup(strings.NewReader(text)); err == nil {
+			t.Errorf("%s: parsed", name)
 		}
 	}
 }

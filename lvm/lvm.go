@@ -112,6 +112,9 @@ type VG struct {
 	ExtentSize uint64 // bytes
 	LVCount    int    // lv_count: visible LVs
 	SnapCount  int    // snap_count: COW snapshots, merging ones included
+	// Seqno is vg_seqno, the metadata's sequence number, which its backup
+	// carries too; 0 when not reported.
+	Seqno int
 }
 
 // LV is a logical volume as LVM reports it.

@@ -18,6 +18,7 @@ import (
 var (
 	reportVGFields = []string{
 		"vg_name", "vg_uuid", "vg_size", "vg_free", "vg_extent_size", "lv_count", "snap_count",
+		"vg_seqno",
 	}
 	reportLVFields = []string{
 		"vg_name", "lv_name", "lv_uuid", "lv_path", "lv_dm_path", "lv_attr",
@@ -137,6 +138,7 @@ func parseVGRow(row map[string]string) (VG, error) {
 		ExtentSize: p.uint("vg_extent_size"),
 		LVCount:    p.int("lv_count"),
 		SnapCount:  p.int("snap_count"),
+		Seqno:      p.intOr("vg_seqno", 0),
 	}
 	if vg.Name == "" {
 		p.fail("vg_name", "empty")

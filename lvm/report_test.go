@@ -411,3 +411,17 @@ func TestParseReportEdgeCases(t *testing.T) {
 		t.Errorf("empty report: %+v, %v", rep, err)
 	}
 }
+
+// vg_seqno is reported, and is what the VG's metadata backup carries (the
+// model catches up from the backups only when the two agree).
+func TestReportSeqno(t *testing.T) {
+	r := parseRecordedReport(t, "all")
+	if len(r.VGs) == 0 {
+		t.Fatal("no VGs")
+	}
+	for _, vg := range r.VGs {
+		if vg.Seqno <= 0 {
+			t.Errorf("VG %s: seqno %d", vg.Name, vg.Seqno)
+		}
+	}
+}

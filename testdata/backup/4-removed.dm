@@ -1,0 +1,4 @@
+vg-o
+vg-o-real
+vg-s--2
+vg-s--2-cow
