@@ -24,7 +24,7 @@ type deviceStatuser interface {
 // the caller reads LVM. The model keeps its age, so it is read anew when it
 // would have been anyway.
 func (f *FS) addCreated(vg string, origin *LVEntry, name string) *LVEntry {
-	lv, err := f.describeCreated(vg, origin, name)
+	lv, err := f.describeNew(vg, origin, name)
 	if err != nil {
 		f.log.Debug("reading LVM after lvcreate", "lv", vg+"/"+name, "reason", err)
 		return nil
@@ -44,23 +44,7 @@ func (f *FS) addCreated(vg string, origin *LVEntry, name string) *LVEntry {
 		}
 		return e
 	}
-	r := old.VGs[0].report
-	next := &lvm.Report{VGs: append([]lvm.VG(nil), r.VGs...), LVs: append(append(make([]lvm.LV, 0, len(r.LVs)+1), r.LVs...), lv)}
-	for i := range next.VGs {
-		if g := &next.VGs[i]; g.Name == vg {
-			g.Free -= min(g.Free, lv.Size)
-			g.LVCount++
-			g.SnapCount++
-		}
-	}
-	for i := range next.LVs {
-		if o := &next.LVs[i]; o.VG == vg && o.Name == origin.LV.Name && o.Attr.VolumeType != 'o' {
-			// The first snapshot makes a plain volume an origin.
-			o.Attr.VolumeType, o.Attr.TargetType = 'o', 's'
-			o.Role = append(withoutOriginRoles(o.Role), "origin", "thickorigin", "multithickorigin")
-		}
-	}
-	t := BuildTree(next, f.opts.VGs)
+	t := BuildTree(reportWith(old.VGs[0].report, lv), f.opts.VGs)
 	f.mu.Lock()
 	f.tree = t
 	f.mu.Unlock()
@@ -68,11 +52,35 @@ func (f *FS) addCreated(vg string, origin *LVEntry, name string) *LVEntry {
 	return t.VG(vg).lvByName[name]
 }
 
-// describeCreated returns the new COW snapshot as a report row.
-func (f *FS) describeCreated(vg string, origin *LVEntry, name string) (lvm.LV, error) {
+// describeNew describes the COW snapshot name of origin that snapfs has
+// just created, from device-mapper and the metadata backup.
+func (f *FS) describeNew(vg string, origin *LVEntry, name string) (lvm.LV, error) {
+	if origin.IsThin() {
+		return lvm.LV{}, errors.New("a thin snapshot")
+	}
+	b, err := lvm.ReadBackup(f.opts.BackupDir, vg)
+	if err != nil {
+		return lvm.LV{}, err
+	}
+	return f.describeCreated(vg, &origin.LV, name, b)
+}
+
+// describeCreated returns the new COW snapshot name of origin as a report
+// row, from device-mapper and the metadata backup b written after it.
+func (f *FS) describeCreated(vg string, origin *lvm.LV, name string, b *lvm.Backup) (lvm.LV, error) {
 	dm, ok := f.dm.(deviceStatuser)
-	if !ok || origin.IsThin() {
+	if !ok || origin.Attr.IsThin() {
 		return lvm.LV{}, errors.New("no device-mapper status, or a thin snapshot")
+	}
+	snapB, err := b.Snapshot(name)
+	if err != nil {
+		return lvm.LV{}, err
+	}
+	if bl := b.LVs[snapB.UUID]; !strings.Contains(bl.Text, `"WRITE"`) {
+		return lvm.LV{}, fmt.Errorf("snapshot %s/%s is read-only", vg, name)
+	}
+	if link := b.SnapshotLink(name); link.Origin != origin.Name {
+		return lvm.LV{}, fmt.Errorf("snapshot %s/%s is of %s, not %s", vg, name, link.Origin, origin.Name)
 	}
 	dmName := lvm.DMName(vg, name)
 	snap, err := dm.Status(dmName)
@@ -87,12 +95,8 @@ func (f *FS) describeCreated(vg string, origin *LVEntry, name string) (lvm.LV, e
 	if !ok || len(snap.Targets) != 1 || snap.Targets[0].Type != "snapshot" {
 		return lvm.LV{}, fmt.Errorf("device %s is not a snapshot of LVM (uuid %q)", dmName, snap.UUID)
 	}
-	b, err := lvm.ReadBackupSnapshot(f.opts.BackupDir, vg, name)
-	if err != nil {
-		return lvm.LV{}, err
-	}
-	if b.UUID != uuid {
-		return lvm.LV{}, fmt.Errorf("metadata backup of %s is older than the lvcreate (UUID %s, the device's %s)", vg, b.UUID, uuid)
+	if snapB.UUID != uuid {
+		return lvm.LV{}, fmt.Errorf("metadata backup of %s is older than the lvcreate (UUID %s, the device's %s)", vg, snapB.UUID, uuid)
 	}
 	var cowSize uint64
 	for _, t := range cow.Targets {
@@ -101,8 +105,8 @@ func (f *FS) describeCreated(vg string, origin *LVEntry, name string) (lvm.LV, e
 	lv := lvm.LV{
 		Name: name, VG: vg, UUID: uuid,
 		Path: "/dev/" + vg + "/" + name, DMPath: "/dev/mapper/" + dmName,
-		Origin: origin.LV.Name, Size: cowSize, OriginSize: snap.Targets[0].Length * 512,
-		ChunkSize: b.ChunkSize, Time: b.Created,
+		Origin: origin.Name, Size: cowSize, OriginSize: snap.Targets[0].Length * 512,
+		ChunkSize: snapB.ChunkSize, Time: snapB.Created,
 		KernelMajor: int(snap.Major), KernelMinor: int(snap.Minor),
 		Layout: []string{"linear"}, Role: []string{"public", "snapshot", "thicksnapshot"},
 		SegType: "linear", Segments: len(cow.Targets),

@@ -93,6 +93,8 @@ type FS struct {
 
 	refreshMu sync.Mutex  // one report at a time; waiters reuse its result
 	refreshBG atomic.Bool // a background refresh runs
+	base      *baseline   // what the model was read from; guarded by refreshMu
+	mapperDir string      // /dev/mapper, or a test's stand-in
 
 	mu     sync.Mutex // guards the fields below
 	tree   *Tree
@@ -249,7 +251,7 @@ func (f *FS) refresh(force bool) (*Tree, error) {
 	defer f.refreshMu.Unlock()
 
 	f.mu.Lock()
-	old, taken := f.tree, f.taken
+	old, taken, read := f.tree, f.taken, f.read
 	f.mu.Unlock()
 	if old != nil && (taken.After(asked) || (!force && time.Since(taken) < f.opts.MaxAge)) {
 		return old, nil
@@ -263,6 +265,11 @@ func (f *FS) refresh(force bool) (*Tree, error) {
 	stamp, stampOK, stamped := "", false, f.stampVGs(old)
 	if f.opts.Stamp != nil {
 		stamp, stampOK = f.opts.Stamp(stamped)
+	}
+	if !force && stampOK && time.Since(read) < f.opts.TrustAge && f.vgSetUnchanged() {
+		if t := f.catchUp(old, stamp); t != nil {
+			return t, nil
+		}
 	}
 	r, err := f.lvm.Report(ctx, f.opts.VGs)
 	if err != nil && r != nil && errors.Is(err, lvm.ErrNotFound) {
@@ -284,6 +291,10 @@ func (f *FS) refresh(force bool) (*Tree, error) {
 	}
 	if !stampOK {
 		stamp = ""
+	}
+	f.base = nil
+	if stampOK {
+		f.base = f.readBaseline(r)
 	}
 	f.mu.Lock()
 	f.tree, f.taken, f.read, f.stamp = t, time.Now(), time.Now(), stamp

@@ -721,8 +721,8 @@ func TestRmdirWithoutReport(t *testing.T) {
 func TestMkdirWithoutReport(t *testing.T) {
 	backups := t.TempDir()
 	m := mountFake(t, Options{MaxAge: time.Hour, BackupDir: backups})
-	backup := "contents = \"Text Format Volume Group\"\nvg {\n\tlogical_volumes {\n\n" +
-		"\t\tnew {\n\t\t\tid = \"DkcAos-SuwP-dVY6-xJSv-kfft-yHcL-7ApSqH\"\n\t\t\tcreation_time = 1795251065\t# 2026-11-21 08:51:05 +0000\n\t\t}\n\n" +
+	backup := "contents = \"Text Format Volume Group\"\nvg {\n\tseqno = 5\n\tlogical_volumes {\n\n" +
+		"\t\tnew {\n\t\t\tid = \"DkcAos-SuwP-dVY6-xJSv-kfft-yHcL-7ApSqH\"\n\t\t\tstatus = [\"READ\", \"WRITE\"]\n\t\t\tcreation_time = 1795251065\t# 2026-11-21 08:51:05 +0000\n\t\t}\n\n" +
 		"\t\tsnapshot7 {\n\t\t\tid = \"YgSfd6-Q6uS-qsfX-1OS4-zI3Y-TELB-Khd296\"\n\t\t\tsegment1 {\n\t\t\t\ttype = \"snapshot\"\n\t\t\t\tchunk_size = 16\n\t\t\t\torigin = \"web\"\n\t\t\t\tcow_store = \"new\"\n\t\t\t}\n\t\t}\n\t}\n}\n"
 	if err := os.WriteFile(filepath.Join(backups, "vg"), []byte(backup), 0o644); err != nil {
 		t.Fatal(err)

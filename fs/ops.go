@@ -207,48 +207,9 @@ func (f *FS) forgetRemoved(vg, name, uuid string) {
 		old.VG(vg).lvByName[name].LV.UUID != uuid {
 		return // a report since the lvremove knows it already
 	}
-	r := old.VGs[0].report
-	next := &lvm.Report{VGs: append([]lvm.VG(nil), r.VGs...), LVs: make([]lvm.LV, 0, len(r.LVs))}
-	var gone *lvm.LV
-	for i := range r.LVs {
-		if r.LVs[i].UUID == uuid {
-			gone = &r.LVs[i]
-			continue
-		}
-		next.LVs = append(next.LVs, r.LVs[i])
-	}
-	if gone == nil {
+	next, ok := reportWithout(old.VGs[0].report, vg, uuid)
+	if !ok {
 		return
-	}
-	cow := gone.Attr.IsCOWSnapshot()
-	for i := range next.VGs {
-		g := &next.VGs[i]
-		if g.Name != vg {
-			continue
-		}
-		if cow {
-			// A COW store has extents of its own; a thin volume's are
-			// the pool's.
-			g.Free += gone.Size
-			g.SnapCount--
-		}
-		if !gone.Hidden {
-			g.LVCount--
-		}
-	}
-	if cow {
-		others := false
-		for i := range next.LVs {
-			lv := &next.LVs[i]
-			others = others || (lv.VG == vg && lv.Origin == gone.Origin && lv.Attr.IsCOWSnapshot())
-		}
-		for i := range next.LVs {
-			lv := &next.LVs[i]
-			if !others && lv.VG == vg && lv.Name == gone.Origin && lv.Attr.VolumeType == 'o' {
-				lv.Attr.VolumeType, lv.Attr.TargetType = '-', '-'
-				lv.Role = withoutOriginRoles(lv.Role)
-			}
-		}
 	}
 	t := BuildTree(next, f.opts.VGs)
 	f.mu.Lock()
