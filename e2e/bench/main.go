@@ -226,15 +226,20 @@ func (b *bench) stop() {
 	sh("vgchange", "-an", vgName)
 }
 
-// snapshots times mkdir against lvcreate, then rmdir against lvremove.
+// snapshots times mkdir against lvcreate, then rmdir against lvremove, and
+// counts what snapfs runs in LVM for each: the lvcreate or lvremove, and no
+// report, although a change by hand comes between every two.
 func (b *bench) snapshots() error {
 	origin := vgName + "/o0000"
 	var mk, create, rm, remove []time.Duration
+	var mkCost, rmCost lvmCost
 	for i := 0; i < b.rounds; i++ {
 		a := func() error {
-			d, err := timed("mkdir", filepath.Join(b.mnt, origin, fmt.Sprintf("a%d", i)))
-			mk = append(mk, d)
-			return err
+			return b.counted(&mkCost, func() error {
+				d, err := timed("mkdir", filepath.Join(b.mnt, origin, fmt.Sprintf("a%d", i)))
+				mk = append(mk, d)
+				return err
+			})
 		}
 		h := func() error {
 			d, err := timed("lvcreate", "--snapshot", "--size", snapSize, "--name", fmt.Sprintf("b%d", i), origin)
@@ -247,9 +252,11 @@ func (b *bench) snapshots() error {
 	}
 	for i := 0; i < b.rounds; i++ {
 		a := func() error {
-			d, err := timed("rmdir", filepath.Join(b.mnt, origin, fmt.Sprintf("a%d", i)))
-			rm = append(rm, d)
-			return err
+			return b.counted(&rmCost, func() error {
+				d, err := timed("rmdir", filepath.Join(b.mnt, origin, fmt.Sprintf("a%d", i)))
+				rm = append(rm, d)
+				return err
+			})
 		}
 		h := func() error {
 			d, err := timed("lvremove", "--yes", fmt.Sprintf("%s/b%d", vgName, i))
@@ -260,9 +267,41 @@ func (b *bench) snapshots() error {
 			return err
 		}
 	}
-	b.ratioRow("take a snapshot", "mkdir V/O/s", "lvcreate -s", mk, create, 1.0)
-	b.ratioRow("drop a snapshot", "rmdir V/O/s", "lvremove -y", rm, remove, 1.0)
+	for _, c := range []struct {
+		measure, a, b, op string
+		ta, tb            []time.Duration
+		cost              lvmCost
+	}{
+		{"take a snapshot", "mkdir V/O/s", "lvcreate -s", "mkdir", mk, create, mkCost},
+		{"drop a snapshot", "rmdir V/O/s", "lvremove -y", "rmdir", rm, remove, rmCost},
+	} {
+		r := b.ratioRow(c.measure, c.a, c.b, c.ta, c.tb, 1.0)
+		r.target += ", 1 LVM command each"
+		r.result += fmt.Sprintf("; %d LVM processes, %d lvm shell commands in %d %ss", c.cost.processes, c.cost.commands, b.rounds, c.op)
+		if c.cost.processes+c.cost.commands != b.rounds {
+			b.fail(r)
+		}
+	}
 	return nil
+}
+
+// lvmCost adds up what snapfs ran in LVM.
+type lvmCost struct{ processes, commands int }
+
+// counted runs op and adds to c what snapfs ran in LVM meanwhile.
+func (b *bench) counted(c *lvmCost, op func() error) error {
+	before, err := b.lvmProcesses()
+	if err != nil {
+		return err
+	}
+	cmds := b.shellCommands
+	if err := op(); err != nil {
+		return err
+	}
+	after, err := b.lvmProcesses()
+	c.processes += after - before
+	c.commands += b.shellCommands - cmds
+	return err
 }
 
 // allocated times cat allocated against lvs -o snap_percent, and counts
