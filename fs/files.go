@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -30,12 +31,22 @@ var (
 	_ = (gofs.NodeSetattrer)((*infoFile)(nil))
 )
 
-func (f *FS) infoInode(ctx context.Context, parent *gofs.Inode, n uint64, name string, a *fuse.Attr, render renderFunc) *gofs.Inode {
+func (f *FS) infoInode(ctx context.Context, parent *gofs.Inode, n uint64, name string, out *fuse.EntryOut, render renderFunc) *gofs.Inode {
 	node := &infoFile{fs: f, name: name, render: render}
 	data, _ := node.content()
-	fileAttr(a, n, 0o444, len(data))
+	fileAttr(&out.Attr, n, 0o444, len(data))
+	out.SetAttrTimeout(infoAttrTimeout)
+	f.toldSize.Store(n, len(data))
 	return parent.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: n})
 }
+
+// infoAttrTimeout is how long the kernel may answer a stat of a status
+// file from its cache (a walk of the tree then costs no request per file).
+// The size it tells may be that long old, but a process gets the size of
+// what it reads: Open renders the content, and when its size is not the
+// one the kernel was told last, it has the kernel forget the attributes,
+// so that an fstat of the open file asks snapfs (Getattr of the handle).
+const infoAttrTimeout = time.Second
 
 func fileAttr(a *fuse.Attr, n uint64, perm uint32, size int) {
 	a.Ino = n
@@ -68,8 +79,8 @@ func (n *infoFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 		}
 	}
 	fileAttr(&out.Attr, n.StableAttr().Ino, 0o444, len(data))
-	// The size follows the content, which changes: the attribute timeout
-	// stays 0, so the kernel never answers a stat from its cache.
+	out.SetTimeout(infoAttrTimeout)
+	n.fs.toldSize.Store(n.StableAttr().Ino, len(data))
 	return 0
 }
 
@@ -84,6 +95,10 @@ func (n *infoFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	data, errno := n.content()
 	if errno != 0 {
 		return nil, 0, errno
+	}
+	if told, ok := n.fs.toldSize.Load(n.StableAttr().Ino); !ok || told.(int) != len(data) {
+		// Attributes only (offset -1): there is no page cache to drop.
+		n.NotifyContent(-1, 0)
 	}
 	return &contentHandle{data: data}, fuse.FOPEN_DIRECT_IO, 0
 }
@@ -164,9 +179,11 @@ var (
 	_ = (gofs.NodeSetattrer)((*ctlFile)(nil))
 )
 
-func (f *FS) ctlInode(ctx context.Context, parent *gofs.Inode, e *LVEntry, a *fuse.Attr) *gofs.Inode {
+func (f *FS) ctlInode(ctx context.Context, parent *gofs.Inode, e *LVEntry, out *fuse.EntryOut) *gofs.Inode {
 	n := ino("lv", e.LV.UUID, "ctl")
-	f.ctlAttr(a, n)
+	f.ctlAttr(&out.Attr, n)
+	// Its attributes never change.
+	out.SetAttrTimeout(infoAttrTimeout)
 	return parent.NewInode(ctx, &ctlFile{fs: f, uuid: e.LV.UUID}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: n})
 }
 
@@ -184,6 +201,7 @@ func (n *ctlFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Attr
 		return toErrno(err)
 	}
 	n.fs.ctlAttr(&out.Attr, n.StableAttr().Ino)
+	out.SetTimeout(infoAttrTimeout)
 	return 0
 }
 

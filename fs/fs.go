@@ -95,6 +95,7 @@ type FS struct {
 	refreshBG atomic.Bool // a background refresh runs
 	base      *baseline   // what the model was read from; guarded by refreshMu
 	mapperDir string      // /dev/mapper, or a test's stand-in
+	toldSize  sync.Map    // status file inode → the size the kernel was told last
 
 	mu     sync.Mutex // guards the fields below
 	tree   *Tree

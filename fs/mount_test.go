@@ -337,6 +337,35 @@ func TestReadWholeContent(t *testing.T) {
 	}
 }
 
+// The kernel may answer a stat of a status file from its cache for a
+// second, but a file opened after its content changed size has an fstat
+// of the new size: a tool that opens, fstats and reads st_size bytes gets
+// the whole content.
+func TestFstatAfterOpenIsFresh(t *testing.T) {
+	m := mountFake(t, Options{})
+	p := m.path("vg/web/snap1/allocated")
+	before, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.dm.set("vg-snap1", lvm.Target{Type: "snapshot", Params: "409600/409600 64"})
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fst, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, fst.Size())
+	n, err := io.ReadFull(f, buf)
+	if err != nil || string(buf[:n]) != "100.00\n" || before.Size() == fst.Size() {
+		t.Errorf("stat said %d bytes before; after the change fstat says %d and reading that many gives %q (%v), want \"100.00\\n\"",
+			before.Size(), fst.Size(), buf[:n], err)
+	}
+}
+
 func TestModesAndTimes(t *testing.T) {
 	m := mountFake(t, Options{})
 	out := m.mustSh(t, "ls -ld vg vg/web vg/web/snap1 vg/web/snap1/ctl vg/web/snap1/state | cut -c1-10")

@@ -192,7 +192,7 @@ func (n *vgNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	}
 	if isFixedName(name, vgFiles) {
 		vgName := v.VG.Name
-		return n.fs.infoInode(ctx, &n.Inode, ino("vg", v.VG.UUID, name), name, &out.Attr, func(t *Tree) ([]byte, error) {
+		return n.fs.infoInode(ctx, &n.Inode, ino("vg", v.VG.UUID, name), name, out, func(t *Tree) ([]byte, error) {
 			v := t.VG(vgName)
 			if v == nil {
 				return nil, errGone
@@ -309,7 +309,7 @@ func (n *lvNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	if e.IsSnapshot() {
 		switch name {
 		case "ctl":
-			return n.fs.ctlInode(ctx, &n.Inode, e, &out.Attr), 0
+			return n.fs.ctlInode(ctx, &n.Inode, e, out), 0
 		case "image":
 			return n.fs.imageInode(ctx, &n.Inode, e, out), 0
 		case "files":
@@ -323,7 +323,7 @@ func (n *lvNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 		}
 	}
 	if isFixedName(name, e.FileNames()) {
-		return n.fs.infoInode(ctx, &n.Inode, ino("lv", e.LV.UUID, name), name, &out.Attr, n.fs.lvRenderer(n.uuid, name)), 0
+		return n.fs.infoInode(ctx, &n.Inode, ino("lv", e.LV.UUID, name), name, out, n.fs.lvRenderer(n.uuid, name)), 0
 	}
 	s := e.Child(name)
 	if s == nil {
