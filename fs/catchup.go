@@ -23,8 +23,11 @@ import (
 // snapfs's own mkdir (addCreated), and /dev/mapper must then hold a device
 // for exactly the LVs the model calls active, which catches activation and
 // renames made without a metadata change. Anything else, or any doubt, and
-// LVM is read as before. The model's read time is kept, so a report still
-// comes at least every TrustAge.
+// LVM is read as before. A caught-up model counts as read from LVM: each
+// backup is a whole dump of the VG's metadata, so it also shows any earlier
+// change made with backups off, and what a change without a backup does to
+// the devices shows in /dev/mapper; a change that touches neither is what
+// TrustAge bounds, from here as from a report.
 
 // baseline is what the model was built from besides the report.
 type baseline struct {
@@ -102,7 +105,7 @@ func (f *FS) catchUp(old *Tree, stamp string) *Tree {
 	t := BuildTree(next, f.opts.VGs)
 	f.base = &baseline{backups: now}
 	f.mu.Lock()
-	f.tree, f.taken, f.stamp = t, time.Now(), stamp
+	f.tree, f.taken, f.read, f.stamp = t, time.Now(), time.Now(), stamp
 	f.mu.Unlock()
 	f.log.Debug("model caught up from the metadata backups", "took", time.Since(start))
 	go f.invalidate(old, t)

@@ -434,8 +434,8 @@ func MountOptions(allowOther, debug bool) *gofs.Options {
 	entry := dirTimeout
 	return &gofs.Options{
 		EntryTimeout: &entry,
-		// AttrTimeout stays nil: directories set one second, files none,
-		// since a file's size follows its content.
+		// AttrTimeout stays nil: each node sets its own (files/ none,
+		// since chdir into it must reach snapfs).
 		MountOptions: fuse.MountOptions{
 			AllowOther:  allowOther,
 			FsName:      "snapfs",

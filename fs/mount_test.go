@@ -103,7 +103,8 @@ func mountFakeWith(t *testing.T, opts Options, dm bool, domains func(*fakeLVM) D
 	} else {
 		m.fs = New(m.lvm, nil, doms, opts)
 	}
-	server, err := gofs.Mount(m.dir, m.fs.Root(), MountOptions(false, false))
+	// SNAPFS_TEST_FUSE_DEBUG=1 logs every FUSE request and reply.
+	server, err := gofs.Mount(m.dir, m.fs.Root(), MountOptions(false, os.Getenv("SNAPFS_TEST_FUSE_DEBUG") != ""))
 	if err != nil {
 		skipOrFail(t, "mount: %v", err)
 	}
