@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -531,6 +532,73 @@ func TestOutsideChanges(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second+report {
 		t.Errorf("outside changes took %v to show, want at most 2s + one report (%v)", took, report)
 	}
+}
+
+// TestOutsideChangesCaughtUp: snapshots taken and removed by hand enter
+// and leave the model without a report (snapfs reads the metadata backups
+// and device-mapper), with the values lvs shows; a rename by hand, which
+// that cannot vouch for, is read from LVM.
+func TestOutsideChangesCaughtUp(t *testing.T) {
+	newVG(t, "e2e", 128)
+	mustSh(t, "lvcreate -qq -L 16M -n web e2e")
+	d := startSnapfs(t, baseConfig)
+	mustSh(t, "ls "+d.path("e2e/web")+" >/dev/null")
+	before := d.lvmCommands(t)
+
+	mustSh(t, "lvcreate -qq -s -L 4M -c 16k -n byhand e2e/web")
+	status := d.path("e2e/web/byhand/status")
+	waitFor(t, 10*time.Second, "the snapshot made by hand", func() bool { _, err := os.Stat(status); return err == nil })
+	got := readFile(t, status)
+	for field, lvs := range map[string]string{
+		"uuid":       lvsField(t, "e2e/byhand", "lv_uuid"),
+		"origin":     "e2e/web",
+		"cow_size":   lvsField(t, "e2e/byhand", "lv_size", "--units", "b", "--nosuffix"),
+		"chunk_size": lvsField(t, "e2e/byhand", "chunk_size", "--units", "b", "--nosuffix"),
+		"allocated":  lvsField(t, "e2e/byhand", "snap_percent"),
+	} {
+		if want := field + ": " + lvs + "\n"; !strings.Contains(got, want) {
+			t.Errorf("status lacks %q (as lvs says):\n%s", want, got)
+		}
+	}
+	want := "free: " + strings.TrimSpace(mustSh(t, "vgs --noheadings --units b --nosuffix -o vg_free e2e")) + "\n"
+	if vg := readFile(t, d.path("e2e/status")); !strings.Contains(vg, want) {
+		t.Errorf("VG status after the lvcreate by hand lacks %q:\n%s", want, vg)
+	}
+	mustSh(t, "lvremove -qq -y e2e/byhand")
+	waitFor(t, 10*time.Second, "the snapshot removed by hand to go", func() bool { _, err := os.Stat(status); return os.IsNotExist(err) })
+	if n := d.lvmCommands(t) - before; n != 0 {
+		t.Errorf("snapfs ran %d LVM commands for a snapshot taken and removed by hand, want none:\n%s", n, d.logs.String())
+	}
+
+	mustSh(t, "lvcreate -qq -s -L 4M -n s2 e2e/web && lvrename -qq e2e s2 s3")
+	waitFor(t, 10*time.Second, "the snapshot renamed by hand", func() bool { _, err := os.Stat(d.path("e2e/web/s3")); return err == nil })
+	if n := d.lvmCommands(t) - before; n != 1 {
+		t.Errorf("snapfs ran %d LVM commands after a rename by hand, want 1 report", n)
+	}
+}
+
+// lvmCommands asks snapfs (SIGUSR1) how many LVM commands it has run: the
+// processes it started and the commands it ran in its lvm shell.
+func (d *daemon) lvmCommands(t *testing.T) int {
+	t.Helper()
+	re := regexp.MustCompile(`msg=stats lvm_processes=(\d+) lvm_shell_commands=(\d+)`)
+	seen := len(re.FindAllStringSubmatch(d.logs.String(), -1))
+	if err := d.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	waitFor(t, 10*time.Second, "the stats line", func() bool {
+		all := re.FindAllStringSubmatch(d.logs.String(), -1)
+		if len(all) <= seen {
+			return false
+		}
+		last := all[len(all)-1]
+		p, _ := strconv.Atoi(last[1])
+		c, _ := strconv.Atoi(last[2])
+		n = p + c
+		return true
+	})
+	return n
 }
 
 // TestConcurrentMkdir: two mkdir of one name at once give one snapshot and
