@@ -424,6 +424,11 @@ func (b *bench) walk() error {
 		b.notes = append(b.notes, fmt.Sprintf("walk the tree: ls -lR lists %d entries, %.2f ms each (warm)",
 			entries, float64(median(warm).Microseconds())/1000/float64(max(entries, 1))))
 	}
+	if local, err := b.walkLocalCopy(); err == nil {
+		b.notes = append(b.notes, fmt.Sprintf("walk the tree: ls -lR of a copy of the tree on tmpfs (the same directories, names and sizes) takes %s: ls's own share", ms(local)))
+	} else {
+		b.notes = append(b.notes, fmt.Sprintf("walk the tree: no copy on tmpfs to compare: %v", err))
+	}
 	r := b.ratioRow("walk the tree, cold", "ls -lR MOUNT", "lvs -a VG", cold, lvs, 2.0)
 	r.target += ", ≤ 1 LVM process or shell command"
 	r.result += fmt.Sprintf("; at most %d LVM processes, %d lvm shell commands a walk", coldMax, coldCmds)
@@ -439,6 +444,66 @@ func (b *bench) walk() error {
 		b.fail(w)
 	}
 	return nil
+}
+
+// walkLocalCopy copies the shape of the tree (directories, file names and
+// sizes; files/ left empty, as it is here) to a tmpfs and times ls -lR of
+// the copy, the median of b.rounds: what the walk costs ls itself, and the
+// kernel without FUSE, on this machine.
+func (b *bench) walkLocalCopy() (time.Duration, error) {
+	dir, err := os.MkdirTemp("", "bench-tree-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	if err := sh("mount", "-t", "tmpfs", "bench-tree", dir); err != nil {
+		return 0, err
+	}
+	defer sh("umount", dir)
+	err = filepath.WalkDir(b.mnt, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(b.mnt, p)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, rel)
+		if d.IsDir() {
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				return err
+			}
+			if d.Name() == "files" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		f, err := os.Create(dst)
+		if err != nil {
+			return err
+		}
+		if err := f.Truncate(info.Size()); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	})
+	if err != nil {
+		return 0, err
+	}
+	var ds []time.Duration
+	for i := 0; i < b.rounds; i++ {
+		d, err := timed("ls", "-lR", dir)
+		if err != nil {
+			return 0, err
+		}
+		ds = append(ds, d)
+	}
+	return median(ds), nil
 }
 
 // image compares dd of a snapshot's image with dd of its block device, each
