@@ -29,6 +29,7 @@ var (
 	_ = (gofs.NodeOpener)((*infoFile)(nil))
 	_ = (gofs.NodeGetattrer)((*infoFile)(nil))
 	_ = (gofs.NodeSetattrer)((*infoFile)(nil))
+	_ = (gofs.NodeOnForgetter)((*infoFile)(nil))
 )
 
 func (f *FS) infoInode(ctx context.Context, parent *gofs.Inode, n uint64, name string, out *fuse.EntryOut, render renderFunc) *gofs.Inode {
@@ -83,6 +84,9 @@ func (n *infoFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 	n.fs.toldSize.Store(n.StableAttr().Ino, len(data))
 	return 0
 }
+
+// OnForget drops what the kernel was told of a file it has forgotten.
+func (n *infoFile) OnForget() { n.fs.toldSize.Delete(n.StableAttr().Ino) }
 
 func (n *infoFile) Setattr(context.Context, gofs.FileHandle, *fuse.SetAttrIn, *fuse.AttrOut) syscall.Errno {
 	return syscall.EPERM
