@@ -338,18 +338,25 @@ func unmountEndsDaemon(t *testing.T, mnt string, pid int, syslog *syncBuffer) {
 // daemon's log, a config file and an empty mount point.
 func mountHelperSetup(t *testing.T) (syslog *syncBuffer, cfg, mnt string) {
 	t.Helper()
+	_, cfg, mnt = webVGSetup(t)
+	snapfsOnPath(t)
+	return syslogListener(t), cfg, mnt
+}
+
+// webVGSetup makes VG e2e with LV web, and a fresh directory dir holding
+// the config cfg (baseConfig) and an empty mount point mnt.
+func webVGSetup(t *testing.T) (dir, cfg, mnt string) {
+	t.Helper()
 	newVG(t, "e2e", 128)
 	mustSh(t, "lvcreate -qq -L 16M -n web e2e")
-	snapfsOnPath(t)
-	syslog = syslogListener(t)
-	dir := t.TempDir()
+	dir = t.TempDir()
 	cfg = filepath.Join(dir, "snapfs.toml")
 	writeFile(t, cfg, baseConfig)
 	mnt = filepath.Join(dir, "mnt")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return syslog, cfg, mnt
+	return dir, cfg, mnt
 }
 
 // TestMountTypeSnapfs mounts with mount -t fuse.snapfs: mount returns once
@@ -507,15 +514,7 @@ func foreground(t *testing.T, mnt, cfg string, env ...string) *daemon {
 // behind ("Transport endpoint is not connected"); the next snapfs on that
 // mount point cleans it up, says so, and serves.
 func TestStaleMountRecovered(t *testing.T) {
-	newVG(t, "e2e", 128)
-	mustSh(t, "lvcreate -qq -L 16M -n web e2e")
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "snapfs.toml")
-	writeFile(t, cfg, baseConfig)
-	mnt := filepath.Join(dir, "mnt")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	_, cfg, mnt := webVGSetup(t)
 	t.Cleanup(func() {
 		if isMounted(mnt) {
 			_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
@@ -556,15 +555,7 @@ func TestStaleMountRecovered(t *testing.T) {
 // sends READY=1 on NOTIFY_SOCKET once the tree serves, and logs in the
 // journal's format when its standard error is the JOURNAL_STREAM.
 func TestSystemdReadiness(t *testing.T) {
-	newVG(t, "e2e", 128)
-	mustSh(t, "lvcreate -qq -L 16M -n web e2e")
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "snapfs.toml")
-	writeFile(t, cfg, baseConfig)
-	mnt := filepath.Join(dir, "mnt")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir, cfg, mnt := webVGSetup(t)
 	notify := filepath.Join(dir, "notify")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
 	if err != nil {
