@@ -120,6 +120,13 @@ func (f *fakeLVM) begin(ctx context.Context, op string, args ...string) ([]strin
 	return argv, nil
 }
 
+// reportCount is how many reports were asked for so far.
+func (f *fakeLVM) reportCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reports
+}
+
 func (f *fakeLVM) Report(ctx context.Context, vgs []string) (*lvm.Report, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -712,14 +712,10 @@ func TestConcurrentMkdir(t *testing.T) {
 func TestWalkCostsOneReport(t *testing.T) {
 	m := mountFake(t, Options{})
 	time.Sleep(1100 * time.Millisecond)
-	m.lvm.mu.Lock()
-	before := m.lvm.reports
-	m.lvm.mu.Unlock()
+	before := m.lvm.reportCount()
 	// Not into files/, which would activate and probe the snapshots.
 	m.mustSh(t, "ls -lR -I files . >/dev/null && cat vg/web/snap1/* 2>/dev/null; true")
-	m.lvm.mu.Lock()
-	n := m.lvm.reports - before
-	m.lvm.mu.Unlock()
+	n := m.lvm.reportCount() - before
 	if n != 1 {
 		t.Errorf("walking the tree ran %d reports, want 1", n)
 	}
@@ -730,16 +726,12 @@ func TestWalkCostsOneReport(t *testing.T) {
 func TestRmdirWithoutReport(t *testing.T) {
 	m := mountFake(t, Options{MaxAge: time.Hour})
 	m.mustSh(t, "ls vg/web >/dev/null")
-	m.lvm.mu.Lock()
-	before := m.lvm.reports
-	m.lvm.mu.Unlock()
+	before := m.lvm.reportCount()
 	m.mustSh(t, "rmdir vg/web/snap1")
 	if got := m.mustSh(t, "ls vg/web; grep free vg/status"); got != "domu\nstatus\nstatus.json\nfree: 5578424320\n" {
 		t.Errorf("after rmdir: %q", got)
 	}
-	m.lvm.mu.Lock()
-	n := m.lvm.reports - before
-	m.lvm.mu.Unlock()
+	n := m.lvm.reportCount() - before
 	if n != 0 {
 		t.Errorf("rmdir ran %d reports, want none", n)
 	}
@@ -761,18 +753,14 @@ func TestMkdirWithoutReport(t *testing.T) {
 		Major: 254, Minor: 9, Live: true, Targets: []lvm.Target{{Length: 2 << 20, Type: "snapshot", Params: "16/409600 16"}}})
 	m.dm.setStatus(&lvm.DeviceStatus{Name: "vg-new-cow", Major: 254, Minor: 8, Live: true, Targets: []lvm.Target{{Length: 409600, Type: "linear"}}})
 	m.mustSh(t, "ls vg/web >/dev/null")
-	m.lvm.mu.Lock()
-	before := m.lvm.reports
-	m.lvm.mu.Unlock()
+	before := m.lvm.reportCount()
 	m.mustSh(t, "mkdir vg/web/new")
 	got := m.mustSh(t, "grep -E '^(uuid|created|size|cow_size|chunk_size):' vg/web/new/status; grep free vg/status")
 	want := "uuid: DkcAos-SuwP-dVY6-xJSv-kfft-yHcL-7ApSqH\ncreated: 2026-11-21T08:51:05Z\nsize: 1073741824\ncow_size: 209715200\nchunk_size: 8192\nfree: 5158993920\n"
 	if got != want {
 		t.Errorf("after mkdir:\n%s\nwant\n%s", got, want)
 	}
-	m.lvm.mu.Lock()
-	n := m.lvm.reports - before
-	m.lvm.mu.Unlock()
+	n := m.lvm.reportCount() - before
 	if n != 0 {
 		t.Errorf("mkdir ran %d reports, want none", n)
 	}
@@ -788,11 +776,7 @@ func TestUnchangedStampSavesReports(t *testing.T) {
 		defer mu.Unlock()
 		return stamp, true
 	}})
-	reports := func() int {
-		m.lvm.mu.Lock()
-		defer m.lvm.mu.Unlock()
-		return m.lvm.reports
-	}
+	reports := m.lvm.reportCount
 	// The first model was read before any stamp: read it once more.
 	time.Sleep(300 * time.Millisecond)
 	m.mustSh(t, "ls -R -I files vg >/dev/null")
