@@ -231,41 +231,20 @@ func (b *bench) stop() {
 // report, although a change by hand comes between every two.
 func (b *bench) snapshots() error {
 	origin := vgName + "/o0000"
-	var mk, create, rm, remove []time.Duration
-	var mkCost, rmCost lvmCost
-	for i := 0; i < b.rounds; i++ {
-		a := func() error {
-			return b.counted(&mkCost, func() error {
-				d, err := timed("mkdir", filepath.Join(b.mnt, origin, fmt.Sprintf("a%d", i)))
-				mk = append(mk, d)
-				return err
-			})
-		}
-		h := func() error {
-			d, err := timed("lvcreate", "--snapshot", "--size", snapSize, "--name", fmt.Sprintf("b%d", i), origin)
-			create = append(create, d)
-			return err
-		}
-		if err := pair(i, a, h); err != nil {
-			return err
-		}
+	snapfsArgv := func(cmd string) func(int) []string {
+		return func(i int) []string { return []string{cmd, filepath.Join(b.mnt, origin, fmt.Sprintf("a%d", i))} }
 	}
-	for i := 0; i < b.rounds; i++ {
-		a := func() error {
-			return b.counted(&rmCost, func() error {
-				d, err := timed("rmdir", filepath.Join(b.mnt, origin, fmt.Sprintf("a%d", i)))
-				rm = append(rm, d)
-				return err
-			})
-		}
-		h := func() error {
-			d, err := timed("lvremove", "--yes", fmt.Sprintf("%s/b%d", vgName, i))
-			remove = append(remove, d)
-			return err
-		}
-		if err := pair(i, a, h); err != nil {
-			return err
-		}
+	mk, create, mkCost, err := b.countedPairs(snapfsArgv("mkdir"), func(i int) []string {
+		return []string{"lvcreate", "--snapshot", "--size", snapSize, "--name", fmt.Sprintf("b%d", i), origin}
+	})
+	if err != nil {
+		return err
+	}
+	rm, remove, rmCost, err := b.countedPairs(snapfsArgv("rmdir"), func(i int) []string {
+		return []string{"lvremove", "--yes", fmt.Sprintf("%s/b%d", vgName, i)}
+	})
+	if err != nil {
+		return err
 	}
 	for _, c := range []struct {
 		measure, a, b, op string
@@ -283,6 +262,30 @@ func (b *bench) snapshots() error {
 		}
 	}
 	return nil
+}
+
+// countedPairs runs, b.rounds times, the command a(i) through snapfs and
+// the command h(i) by hand, interleaved, and returns their times and what
+// snapfs ran in LVM for the a commands.
+func (b *bench) countedPairs(a, h func(i int) []string) (ta, th []time.Duration, cost lvmCost, err error) {
+	for i := 0; i < b.rounds; i++ {
+		runA := func() error {
+			return b.counted(&cost, func() error {
+				d, err := timed(a(i)...)
+				ta = append(ta, d)
+				return err
+			})
+		}
+		runH := func() error {
+			d, err := timed(h(i)...)
+			th = append(th, d)
+			return err
+		}
+		if err := pair(i, runA, runH); err != nil {
+			return nil, nil, cost, err
+		}
+	}
+	return ta, th, cost, nil
 }
 
 // lvmCost adds up what snapfs ran in LVM.
@@ -309,35 +312,26 @@ func (b *bench) counted(c *lvmCost, op func() error) error {
 func (b *bench) allocated() error {
 	file := filepath.Join(b.mnt, vgName, "o0001", "s0001", "allocated")
 	var cat, lvs, read, start []time.Duration
-	spawned, commands := 0, 0
+	var cost lvmCost
 	for i := 0; i < b.rounds; i++ {
 		a := func() error {
-			before, err := b.lvmProcesses()
-			if err != nil {
+			return b.counted(&cost, func() error {
+				d, err := timed("cat", file)
+				cat = append(cat, d)
+				if err != nil {
+					return err
+				}
+				// What cat costs besides starting a process: the read
+				// itself, from here; and a process that does nothing.
+				t0 := time.Now()
+				if _, err := os.ReadFile(file); err != nil {
+					return err
+				}
+				read = append(read, time.Since(t0))
+				d, err = timed("true")
+				start = append(start, d)
 				return err
-			}
-			cmdsBefore := b.shellCommands
-			d, err := timed("cat", file)
-			cat = append(cat, d)
-			if err != nil {
-				return err
-			}
-			// What cat costs besides starting a process: the read
-			// itself, from here; and a process that does nothing.
-			t0 := time.Now()
-			if _, err := os.ReadFile(file); err != nil {
-				return err
-			}
-			read = append(read, time.Since(t0))
-			d, err = timed("true")
-			start = append(start, d)
-			if err != nil {
-				return err
-			}
-			after, err := b.lvmProcesses()
-			spawned += after - before
-			commands += b.shellCommands - cmdsBefore
-			return err
+			})
 		}
 		h := func() error {
 			d, err := timed("lvs", "--noheadings", "-o", "snap_percent", vgName+"/s0001")
@@ -350,10 +344,10 @@ func (b *bench) allocated() error {
 	}
 	r := b.ratioRow("read COW allocation", "cat V/O/s/allocated", "lvs -o snap_percent", cat, lvs, 0.01)
 	r.target += ", 0 processes per read"
-	r.result += fmt.Sprintf("; %d LVM processes, %d lvm shell commands in %d reads", spawned, commands, b.rounds)
+	r.result += fmt.Sprintf("; %d LVM processes, %d lvm shell commands in %d reads", cost.processes, cost.commands, b.rounds)
 	b.notes = append(b.notes, fmt.Sprintf("read COW allocation: of cat's %s, starting a process takes %s (true); the read itself (open, read, close of allocated from the bench) %s",
 		ms(median(cat)), ms(median(start)), ms(median(read))))
-	if spawned != 0 {
+	if cost.processes != 0 {
 		b.fail(r)
 	}
 	return nil
