@@ -335,7 +335,7 @@ func mapperMatches(r *lvm.Report, names []string) error {
 		}
 	}
 	for _, vg := range r.VGs {
-		prefix := strings.ReplaceAll(vg.Name, "-", "--") + "-"
+		prefix := lvm.DMName(vg.Name, "") // the escaped VG name and its '-'
 		for _, n := range names {
 			rest, ok := strings.CutPrefix(n, prefix)
 			// A '-' right after is an escaped one: another VG's name.

@@ -76,11 +76,11 @@ func (f *FS) describeCreated(vg string, origin *lvm.LV, name string, b *lvm.Back
 	if err != nil {
 		return lvm.LV{}, err
 	}
-	if bl := b.LVs[snapB.UUID]; !strings.Contains(bl.Text, `"WRITE"`) {
+	if !snapB.Writable {
 		return lvm.LV{}, fmt.Errorf("snapshot %s/%s is read-only", vg, name)
 	}
-	if link := b.SnapshotLink(name); link.Origin != origin.Name {
-		return lvm.LV{}, fmt.Errorf("snapshot %s/%s is of %s, not %s", vg, name, link.Origin, origin.Name)
+	if snapB.Origin != origin.Name {
+		return lvm.LV{}, fmt.Errorf("snapshot %s/%s is of %s, not %s", vg, name, snapB.Origin, origin.Name)
 	}
 	dmName := lvm.DMName(vg, name)
 	snap, err := dm.Status(dmName)

@@ -30,11 +30,12 @@ type Backup struct {
 
 // BackupLV is one LV's section of a metadata backup.
 type BackupLV struct {
-	Name    string
-	UUID    string
-	Text    string // the whole section as written
-	Visible bool
-	Created time.Time // creation_time, lv_time in a report
+	Name     string
+	UUID     string
+	Text     string // the whole section as written
+	Visible  bool
+	Writable bool      // status has WRITE: not created read-only (-p r)
+	Created  time.Time // creation_time, lv_time in a report
 	// The hidden LV (snapshotN) that ties a COW snapshot to its origin
 	// has a segment of type "snapshot" naming both, and the chunk size.
 	Origin, COWStore string
@@ -119,6 +120,7 @@ func ParseBackup(r io.Reader) (*Backup, error) {
 				lv.UUID = unquote(val)
 			case "status":
 				lv.Visible = strings.Contains(val, `"VISIBLE"`)
+				lv.Writable = strings.Contains(val, `"WRITE"`)
 			case "creation_time":
 				if sec, err := strconv.ParseInt(firstField(val), 10, 64); err == nil {
 					lv.Created = time.Unix(sec, 0)
@@ -186,6 +188,8 @@ func firstField(s string) string {
 // exact values the next report would show, which device-mapper cannot tell.
 type BackupSnapshot struct {
 	UUID      string
+	Origin    string    // the origin LV's name
+	Writable  bool      // not created read-only
 	Created   time.Time // creation_time, lv_time in a report
 	ChunkSize uint64    // bytes
 }
@@ -196,7 +200,7 @@ func (b *Backup) Snapshot(name string) (BackupSnapshot, error) {
 	if lv == nil || link == nil || lv.Created.IsZero() || link.ChunkSize == 0 {
 		return BackupSnapshot{}, fmt.Errorf("metadata backup: no COW snapshot %q: %w", name, ErrNotFound)
 	}
-	return BackupSnapshot{UUID: lv.UUID, Created: lv.Created, ChunkSize: link.ChunkSize}, nil
+	return BackupSnapshot{UUID: lv.UUID, Origin: link.Origin, Writable: lv.Writable, Created: lv.Created, ChunkSize: link.ChunkSize}, nil
 }
 
 // ReadBackupSnapshot reads what the metadata backup of vg in dir says of the

@@ -77,6 +77,33 @@ func TestParseBackup(t *testing.T) {
 	}
 }
 
+// A snapshot made read-only (lvcreate -p r) has no WRITE in its status.
+func TestBackupSnapshotReadOnly(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(backupDir, "3-second-snapshot.vg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := "\t\ts-2 {\n\t\t\tid = \"1bGWTI-V1L2-bZI7-h5bY-J1LH-LGEg-G7ItJi\"\n\t\t\tstatus = [\"READ\", \"WRITE\"]"
+	if !strings.Contains(string(data), section) {
+		t.Fatalf("the recorded backup lacks %q", section)
+	}
+	ro := strings.Replace(string(data), section, strings.Replace(section, `, "WRITE"`, "", 1), 1)
+	b, err := ParseBackup(strings.NewReader(ro))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw := readStep(t, "3-second-snapshot")
+	for _, c := range []struct {
+		b    *Backup
+		want bool
+	}{{rw, true}, {b, false}} {
+		s, err := c.b.Snapshot("s-2")
+		if err != nil || s.Writable != c.want {
+			t.Errorf("writable %v (%v), want %v", s.Writable, err, c.want)
+		}
+	}
+}
+
 func TestReadBackupSnapshot(t *testing.T) {
 	dir := t.TempDir()
 	data, err := os.ReadFile(filepath.Join(backupDir, "3-second-snapshot.vg"))
@@ -91,7 +118,7 @@ func TestReadBackupSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	cow := readStep(t, "3-second-snapshot").ByName("s-2")
-	want := BackupSnapshot{UUID: cow.UUID, Created: cow.Created, ChunkSize: 4096}
+	want := BackupSnapshot{UUID: cow.UUID, Origin: "o", Writable: true, Created: cow.Created, ChunkSize: 4096}
 	if s != want || s.Created.Before(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("got %+v, want %+v", s, want)
 	}
