@@ -74,21 +74,36 @@ type DeviceStatus struct {
 
 // newTableStatusRequest builds the request buffer for name.
 func newTableStatusRequest(name string, size int) ([]byte, error) {
-	if name == "" || len(name) >= dmNameLen {
-		return nil, fmt.Errorf("device-mapper name %q: want 1 to %d bytes: %w", name, dmNameLen-1, ErrInvalidArg)
+	if err := checkDMName(name); err != nil {
+		return nil, err
 	}
 	if size < dmIoctlSize {
 		size = dmIoctlSize
 	}
 	buf := make([]byte, size)
+	fillTableStatusRequest(buf, name)
+	return buf, nil
+}
+
+// checkDMName tells whether name fits the name field of a request.
+func checkDMName(name string) error {
+	if name == "" || len(name) >= dmNameLen {
+		return fmt.Errorf("device-mapper name %q: want 1 to %d bytes: %w", name, dmNameLen-1, ErrInvalidArg)
+	}
+	return nil
+}
+
+// fillTableStatusRequest writes the request for name, which must fit, into
+// buf, over whatever buf held.
+func fillTableStatusRequest(buf []byte, name string) {
+	clear(buf)
 	ne := binary.NativeEndian
 	ne.PutUint32(buf[offVersion:], dmVersionMajor)
 	ne.PutUint32(buf[offVersion+4:], dmVersionMinor)
 	ne.PutUint32(buf[offVersion+8:], dmVersionPatch)
-	ne.PutUint32(buf[offDataSize:], uint32(size))
+	ne.PutUint32(buf[offDataSize:], uint32(len(buf)))
 	ne.PutUint32(buf[offDataStart:], dmIoctlSize)
 	copy(buf[offName:offName+dmNameLen], name)
-	return buf, nil
 }
 
 // bufferFull reports whether the kernel had no room for the whole answer.

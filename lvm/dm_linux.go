@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -55,10 +56,23 @@ func (d *DeviceMapper) TableStatus(name string) ([]Target, error) {
 // live table, from one DM_TABLE_STATUS ioctl. The answer buffer grows until
 // the kernel no longer reports it full.
 func (d *DeviceMapper) Status(name string) (*DeviceStatus, error) {
+	// The first answer buffer comes from a pool: status files are read
+	// often, and a fresh buffer each time was most of snapfs's garbage.
+	first := dmBufPool.Get().(*[]byte)
+	defer dmBufPool.Put(first)
 	for size := dmInitialBufSize; ; size *= 2 {
-		buf, err := newTableStatusRequest(name, size)
-		if err != nil {
-			return nil, err
+		var buf []byte
+		if size == dmInitialBufSize {
+			if err := checkDMName(name); err != nil {
+				return nil, err
+			}
+			buf = *first
+			fillTableStatusRequest(buf, name)
+		} else {
+			var err error
+			if buf, err = newTableStatusRequest(name, size); err != nil {
+				return nil, err
+			}
 		}
 		if err := d.ioctl(dmTableStatus, buf); err != nil {
 			if errors.Is(err, unix.ENXIO) {
@@ -78,6 +92,11 @@ func (d *DeviceMapper) Status(name string) (*DeviceStatus, error) {
 		}
 	}
 }
+
+var dmBufPool = sync.Pool{New: func() any {
+	b := make([]byte, dmInitialBufSize)
+	return &b
+}}
 
 func (d *DeviceMapper) ioctl(req uintptr, buf []byte) error {
 	rc, err := d.f.SyscallConn()

@@ -1,6 +1,7 @@
 package lvm
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"strings"
@@ -102,6 +103,20 @@ func TestNewTableStatusRequest(t *testing.T) {
 	}
 	if _, err := newTableStatusRequest(strings.Repeat("x", 127), 4096); err != nil {
 		t.Errorf("a 127-byte name: %v", err)
+	}
+}
+
+// A pooled buffer is reused for another device: what the kernel wrote into
+// it last time (flags, a longer name, targets) must not reach the request.
+func TestFillTableStatusRequestOverAnswer(t *testing.T) {
+	used := bytes.Repeat([]byte{0xff}, 4096)
+	fillTableStatusRequest(used, "vg-a")
+	fresh, err := newTableStatusRequest("vg-a", 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(used, fresh) {
+		t.Error("a request written over a used buffer differs from a fresh one")
 	}
 }
 
