@@ -11,8 +11,9 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
-// renderFunc renders a file's content from the current model.
-type renderFunc func(t *Tree) ([]byte, error)
+// renderFunc renders a file's content from the current model and the live
+// status of dm (which may be nil).
+type renderFunc func(t *Tree, dm DeviceMapper) ([]byte, error)
 
 // infoFile is a read-only file whose content is rendered when it is opened,
 // into a handle that keeps it while the file stays open. It is opened with
@@ -34,7 +35,7 @@ var (
 
 func (f *FS) infoInode(ctx context.Context, parent *gofs.Inode, n uint64, name string, out *fuse.EntryOut, render renderFunc) *gofs.Inode {
 	node := &infoFile{fs: f, name: name, render: render}
-	data, _ := node.content()
+	data, _ := node.content(f.sizeDM)
 	fileAttr(&out.Attr, n, 0o444, len(data))
 	out.SetAttrTimeout(infoAttrTimeout)
 	f.toldSize.Store(n, len(data))
@@ -57,12 +58,14 @@ func fileAttr(a *fuse.Attr, n uint64, perm uint32, size int) {
 	a.SetTimes(&mounted, &mounted, &mounted)
 }
 
-func (n *infoFile) content() ([]byte, syscall.Errno) {
+// content renders the file from the current model and dm: f.dm for what a
+// process reads, f.sizeDM for a size the kernel is told.
+func (n *infoFile) content(dm DeviceMapper) ([]byte, syscall.Errno) {
 	t, err := n.fs.current()
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	data, err := n.render(t)
+	data, err := n.render(t, dm)
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -75,7 +78,7 @@ func (n *infoFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 		data = h.data
 	} else {
 		var errno syscall.Errno
-		if data, errno = n.content(); errno != 0 {
+		if data, errno = n.content(n.fs.sizeDM); errno != 0 {
 			return errno
 		}
 	}
@@ -96,7 +99,7 @@ func (n *infoFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
 		return nil, 0, syscall.EPERM
 	}
-	data, errno := n.content()
+	data, errno := n.content(n.fs.dm)
 	if errno != 0 {
 		return nil, 0, errno
 	}
@@ -134,7 +137,7 @@ func renderVGFile(name string, v *VGEntry) []byte {
 
 // lvRenderer returns the renderer of file name in the directory of LV uuid.
 func (f *FS) lvRenderer(uuid, name string) renderFunc {
-	return func(t *Tree) ([]byte, error) {
+	return func(t *Tree, dm DeviceMapper) ([]byte, error) {
 		e := t.LV(uuid)
 		if e == nil {
 			return nil, errGone
@@ -145,9 +148,9 @@ func (f *FS) lvRenderer(uuid, name string) renderFunc {
 			case "domu":
 				return domuFile(doms), nil
 			case "status":
-				return renderText(originFields(e, f.isOpen(e), doms)), nil
+				return renderText(originFields(e, isOpen(dm, e), doms)), nil
 			case "status.json":
-				return renderJSON(originFields(e, f.isOpen(e), doms)), nil
+				return renderJSON(originFields(e, isOpen(dm, e), doms)), nil
 			}
 			return nil, fmt.Errorf("origin file %q: %w", name, errGone)
 		}
@@ -155,15 +158,15 @@ func (f *FS) lvRenderer(uuid, name string) renderFunc {
 		case "origin":
 			return []byte(originName(e) + "\n"), nil
 		case "allocated":
-			return allocatedFile(snapshotStatus(f.dm, e)), nil
+			return allocatedFile(snapshotStatus(dm, e)), nil
 		case "state":
-			return []byte(snapshotStatus(f.dm, e).State + "\n"), nil
+			return []byte(snapshotStatus(dm, e).State + "\n"), nil
 		case "domu":
 			return domuFile(f.domainsOf(e)), nil
 		case "status":
-			return renderText(snapshotFields(e, snapshotStatus(f.dm, e), f.isOpen(e), f.domainsOf(e))), nil
+			return renderText(snapshotFields(e, snapshotStatus(dm, e), isOpen(dm, e), f.domainsOf(e))), nil
 		case "status.json":
-			return renderJSON(snapshotFields(e, snapshotStatus(f.dm, e), f.isOpen(e), f.domainsOf(e))), nil
+			return renderJSON(snapshotFields(e, snapshotStatus(dm, e), isOpen(dm, e), f.domainsOf(e))), nil
 		}
 		return nil, fmt.Errorf("snapshot file %q: %w", name, errGone)
 	}

@@ -87,6 +87,7 @@ type FS struct {
 	opts    Options
 	lvm     LVM
 	dm      DeviceMapper
+	sizeDM  DeviceMapper // dm behind a statusCache, for sizes only
 	domains Domains
 	log     *slog.Logger
 	root    *rootNode
@@ -150,7 +151,7 @@ func New(l LVM, dm DeviceMapper, domains Domains, opts Options) *FS {
 		opts.BackupDir = lvm.DefaultBackupDir
 	}
 	f := &FS{
-		opts: opts, lvm: l, dm: dm, domains: domains, log: opts.Logger,
+		opts: opts, lvm: l, dm: dm, sizeDM: newStatusCache(dm, sizeStatusAge), domains: domains, log: opts.Logger,
 		warned: map[string]bool{}, vgLock: map[string]*sync.Mutex{},
 		paused: map[string]*heldPause{},
 		files:  map[string]*snapFiles{}, stop: make(chan struct{}),

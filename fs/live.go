@@ -160,8 +160,8 @@ func reportStatus(e *LVEntry) liveStatus {
 // isOpen tells whether e's device is open (mounted, held by a process or a
 // domain), as lv_device_open: from device-mapper's open count when it can
 // be read, so that it is live like the other status; else from the report.
-func (f *FS) isOpen(e *LVEntry) bool {
-	if dm, ok := f.dm.(deviceStatuser); ok && hasDevice(e) {
+func isOpen(dm DeviceMapper, e *LVEntry) bool {
+	if dm, ok := dm.(deviceStatuser); ok && hasDevice(e) {
 		if st, err := dm.Status(lvm.DMName(e.LV.VG, e.LV.Name)); err == nil {
 			return st.OpenCount > 0
 		}

@@ -192,7 +192,7 @@ func (n *vgNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	}
 	if isFixedName(name, vgFiles) {
 		vgName := v.VG.Name
-		return n.fs.infoInode(ctx, &n.Inode, ino("vg", v.VG.UUID, name), name, out, func(t *Tree) ([]byte, error) {
+		return n.fs.infoInode(ctx, &n.Inode, ino("vg", v.VG.UUID, name), name, out, func(t *Tree, _ DeviceMapper) ([]byte, error) {
 			v := t.VG(vgName)
 			if v == nil {
 				return nil, errGone
