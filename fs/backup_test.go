@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -535,6 +536,23 @@ func TestChdirSyscall(t *testing.T) {
 // A request can reach snapfs before its caller sleeps, while
 // /proc/PID/syscall still says "running": callerSyscall waits for the
 // line of the sleeping caller. This lost a chdir into files/ once in CI.
+// readProcSyscall reads the line of a real thread, and fails for a thread
+// that does not exist.
+func TestReadProcSyscall(t *testing.T) {
+	line, err := readProcSyscall(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nr, _, _ := strings.Cut(strings.TrimSpace(line), " "); nr != "running" {
+		if _, err := strconv.Atoi(nr); err != nil {
+			t.Errorf("/proc/PID/syscall = %q: neither running nor a syscall number", line)
+		}
+	}
+	if _, err := readProcSyscall(1 << 30); err == nil {
+		t.Error("no error for a thread that does not exist")
+	}
+}
+
 func TestCallerSyscallWaitsOutRunning(t *testing.T) {
 	reads := 0
 	line := callerSyscall(42, func(pid int) (string, error) {

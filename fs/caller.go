@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 )
 
 // callerPid returns the thread id of the process a FUSE request is for, or 0
@@ -55,9 +56,24 @@ func callerInChdir(ctx context.Context) bool {
 	return isChdirSyscall(callerSyscall(pid, readProcSyscall))
 }
 
+// readProcSyscall reads /proc/PID/syscall with bare system calls: it runs
+// for every permission check of a files/ directory (four in a walk of it),
+// and os.ReadFile's stat, poller registration and buffer growth cost more
+// than the read.
 func readProcSyscall(pid int) (string, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/syscall")
-	return string(b), err
+	fd, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/syscall", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	// The line is the syscall number, six arguments, the stack and the
+	// program counter: well under 256 bytes.
+	var buf [256]byte
+	n, err := unix.Read(fd, buf[:])
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
 }
 
 // syscallWait bounds how long callerSyscall waits for a caller to sleep.

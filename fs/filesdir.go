@@ -65,8 +65,9 @@ func (n *filesDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Att
 		return toErrno(err)
 	}
 	// chdir into files/ shows up here only, as the permission check of the
-	// directory it is about to enter.
-	if !ownRequest(ctx) && callerInChdir(ctx) {
+	// directory it is about to enter. snapfs never calls chdir, so its own
+	// requests are told apart only then.
+	if callerInChdir(ctx) && !ownRequest(ctx) {
 		if errno := n.fs.enter(ctx, n.uuid, n.part, true); errno != 0 {
 			return errno
 		}
