@@ -61,15 +61,24 @@ func callerInChdir(ctx context.Context) bool {
 // and os.ReadFile's stat, poller registration and buffer growth cost more
 // than the read.
 func readProcSyscall(pid int) (string, error) {
-	fd, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/syscall", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	path := "/proc/" + strconv.Itoa(pid) + "/syscall"
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	for err == unix.EINTR {
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	}
 	if err != nil {
 		return "", err
 	}
 	defer unix.Close(fd)
 	// The line is the syscall number, six arguments, the stack and the
-	// program counter: well under 256 bytes.
+	// program counter: well under 256 bytes. An error here would read as
+	// no chdir, and a cd would end in the bare directory: an interrupted
+	// read is read again.
 	var buf [256]byte
 	n, err := unix.Read(fd, buf[:])
+	for err == unix.EINTR {
+		n, err = unix.Read(fd, buf[:])
+	}
 	if err != nil {
 		return "", err
 	}
