@@ -72,19 +72,6 @@ type DeviceStatus struct {
 	Targets []Target
 }
 
-// newTableStatusRequest builds the request buffer for name.
-func newTableStatusRequest(name string, size int) ([]byte, error) {
-	if err := checkDMName(name); err != nil {
-		return nil, err
-	}
-	if size < dmIoctlSize {
-		size = dmIoctlSize
-	}
-	buf := make([]byte, size)
-	fillTableStatusRequest(buf, name)
-	return buf, nil
-}
-
 // checkDMName tells whether name fits the name field of a request.
 func checkDMName(name string) error {
 	if name == "" || len(name) >= dmNameLen {

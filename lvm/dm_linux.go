@@ -56,24 +56,16 @@ func (d *DeviceMapper) TableStatus(name string) ([]Target, error) {
 // live table, from one DM_TABLE_STATUS ioctl. The answer buffer grows until
 // the kernel no longer reports it full.
 func (d *DeviceMapper) Status(name string) (*DeviceStatus, error) {
+	if err := checkDMName(name); err != nil {
+		return nil, err
+	}
 	// The first answer buffer comes from a pool: status files are read
 	// often, and a fresh buffer each time was most of snapfs's garbage.
 	first := dmBufPool.Get().(*[]byte)
 	defer dmBufPool.Put(first)
-	for size := dmInitialBufSize; ; size *= 2 {
-		var buf []byte
-		if size == dmInitialBufSize {
-			if err := checkDMName(name); err != nil {
-				return nil, err
-			}
-			buf = *first
-			fillTableStatusRequest(buf, name)
-		} else {
-			var err error
-			if buf, err = newTableStatusRequest(name, size); err != nil {
-				return nil, err
-			}
-		}
+	buf := *first
+	for {
+		fillTableStatusRequest(buf, name)
 		if err := d.ioctl(dmTableStatus, buf); err != nil {
 			if errors.Is(err, unix.ENXIO) {
 				return nil, fmt.Errorf("device-mapper device %s: %w", name, ErrNotFound)
@@ -87,9 +79,10 @@ func (d *DeviceMapper) Status(name string) (*DeviceStatus, error) {
 			}
 			return st, nil
 		}
-		if size >= dmMaxBufSize {
+		if len(buf) >= dmMaxBufSize {
 			return nil, fmt.Errorf("device-mapper device %s: status larger than %d bytes", name, dmMaxBufSize)
 		}
+		buf = make([]byte, 2*len(buf))
 	}
 }
 

@@ -206,3 +206,17 @@ func TestParseTableStatusCorrupt(t *testing.T) {
 		})
 	}
 }
+
+// newTableStatusRequest builds a fresh request buffer of size bytes for
+// name, as Status fills its pooled one.
+func newTableStatusRequest(name string, size int) ([]byte, error) {
+	if err := checkDMName(name); err != nil {
+		return nil, err
+	}
+	if size < dmIoctlSize {
+		size = dmIoctlSize
+	}
+	buf := make([]byte, size)
+	fillTableStatusRequest(buf, name)
+	return buf, nil
+}
