@@ -47,6 +47,9 @@ func TestBench(t *testing.T) {
 		`(?m)^\| read COW allocation \| .* \| (ok|missed, not enforced); 0 LVM processes, \d+ lvm shell commands in 2 reads \|$`,
 		`(?m)^\| walk the tree, cold \| .* \| (ok|missed, not enforced); at most [01] LVM processes, \d+ lvm shell commands a walk \|$`,
 		`(?m)^\| walk the tree, warm \| .* \| (ok|missed, not enforced); at most 0 LVM processes, 0 lvm shell commands a walk \|$`,
+		`(?m)^\| floor: read COW allocation \| cat FILE-ON-TMPFS: [0-9.]+ ms \| lvs -o snap_percent: [0-9.]+ ms \| [0-9.]+ \| \(snapfs ≤ 0.01\) \| floor (within|above) the target \|$`,
+		`(?m)^\| floor: walk the tree, cold \| ls -lR LOOPBACK: [0-9.]+ ms \| lvs -a VG: [0-9.]+ ms \| [0-9.]+ \| \(snapfs ≤ 2\) \| floor (within|above) the target \|$`,
+		`(?m)^\| floor: walk the tree, warm \| ls -lR LOOPBACK: [0-9.]+ ms \| lvs -a VG: [0-9.]+ ms \| [0-9.]+ \| \(snapfs ≤ 2\) \| floor (within|above) the target \|$`,
 		`(?m)^\| read a snapshot image \(64 MiB\) \| dd image: [0-9.]+ MB/s \| dd device: [0-9.]+ MB/s \|`,
 		`(?m)^\| memory, 50 LVs \| RSS [0-9.]+ MB \|`,
 	} {
