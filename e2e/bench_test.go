@@ -51,6 +51,7 @@ func TestBench(t *testing.T) {
 		`(?m)^\| floor: walk the tree, cold \| ls -lR LOOPBACK: [0-9.]+ ms \| lvs -a VG: [0-9.]+ ms \| [0-9.]+ \| \(snapfs ≤ 2\) \| floor (within|above) the target \|$`,
 		`(?m)^\| floor: walk the tree, warm \| ls -lR LOOPBACK: [0-9.]+ ms \| lvs -a VG: [0-9.]+ ms \| [0-9.]+ \| \(snapfs ≤ 2\) \| floor (within|above) the target \|$`,
 		`(?m)^\| read a snapshot image \(64 MiB\) \| dd image: [0-9.]+ MB/s \| dd device: [0-9.]+ MB/s \|`,
+		`(?m)^\| floor: read 64 MiB \| dd FILE via LOOPBACK: [0-9.]+ MB/s \| dd FILE on ext4: [0-9.]+ MB/s \| [0-9.]+ \| \(snapfs ≥ 0.8\) \| floor (within|below) the target \|$`,
 		`(?m)^\| memory, 50 LVs \| RSS [0-9.]+ MB \|`,
 	} {
 		if !regexp.MustCompile(want).Match(out) {
