@@ -9,6 +9,12 @@
 // has started (logged on SIGUSR1) says how many processes a read or a walk
 // cost.
 //
+// Beside the measures whose targets are ratios it measures floors: the same
+// measure with snapfs's work taken away (cat of a file on tmpfs; ls -lR and
+// dd through go-fuse's own loopback file system). A floor is shown, never
+// enforced: it says whether the target can be reached at all on this
+// machine.
+//
 // It exits 1 when a target does not hold. With -check, as CI runs it with a
 // few LVs on a loaded machine, only the process counts and the table count:
 // the timing ratios are printed, not enforced.
