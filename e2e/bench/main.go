@@ -39,7 +39,6 @@ import (
 	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
-	"github.com/hanwen/go-fuse/v2/fuse"
 
 	snapfs "github.com/snapfs/snapfs/fs"
 )
@@ -368,12 +367,7 @@ func (b *bench) allocated() error {
 				return err
 			})
 		}
-		h := func() error {
-			d, err := timed("lvs", "--noheadings", "-o", "snap_percent", vgName+"/s0001")
-			lvs = append(lvs, d)
-			return err
-		}
-		if err := pair(i, a, h); err != nil {
+		if err := pair(i, a, timing(&lvs, "lvs", "--noheadings", "-o", "snap_percent", vgName+"/s0001")); err != nil {
 			return err
 		}
 	}
@@ -435,12 +429,7 @@ func (b *bench) walk() error {
 			warmCmds = max(warmCmds, b.shellCommands-c1)
 			return err
 		}
-		h := func() error {
-			d, err := timed("lvs", "-a", vgName)
-			lvs = append(lvs, d)
-			return err
-		}
-		if err := pair(i, a, h); err != nil {
+		if err := pair(i, a, timing(&lvs, "lvs", "-a", vgName)); err != nil {
 			return err
 		}
 	}
@@ -507,17 +496,11 @@ func (b *bench) walkFloor() error {
 	b.notes = append(b.notes, fmt.Sprintf("walk the tree: ls -lR of a copy of the tree on tmpfs (the same directories, names and sizes) takes %s: ls's own share", ms(median(local))))
 
 	mnt := filepath.Join(workDir, "loopback")
-	if err := os.MkdirAll(mnt, 0o755); err != nil {
-		return err
-	}
-	server, err := mountLoopback(dir, mnt)
+	unmount, err := mountLoopback(dir, mnt)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		server.Unmount()
-		server.Wait()
-	}()
+	defer unmount()
 	var cold, warm, lvs []time.Duration
 	for i := 0; i < b.rounds; i++ {
 		a := func() error {
@@ -534,12 +517,7 @@ func (b *bench) walkFloor() error {
 			warm = append(warm, d)
 			return err
 		}
-		h := func() error {
-			d, err := timed("lvs", "-a", vgName)
-			lvs = append(lvs, d)
-			return err
-		}
-		if err := pair(i, a, h); err != nil {
+		if err := pair(i, a, timing(&lvs, "lvs", "-a", vgName)); err != nil {
 			return err
 		}
 	}
@@ -586,10 +564,14 @@ func copyShape(src, dst string) error {
 }
 
 // mountLoopback mounts go-fuse's loopback file system of dir on mnt, with
-// the mount options snapfs mounts with, and the one-second entry and
-// attribute timeouts of snapfs's directories and status files for every
-// node (snapfs gives files/ none: the floor is, if anything, too low).
-func mountLoopback(dir, mnt string) (*fuse.Server, error) {
+// the mount options and readahead snapfs mounts with, and the one-second
+// entry and attribute timeouts of snapfs's directories and status files for
+// every node (snapfs gives files/ none: the floor is, if anything, too low).
+// It returns the function that unmounts it.
+func mountLoopback(dir, mnt string) (func(), error) {
+	if err := os.MkdirAll(mnt, 0o755); err != nil {
+		return nil, err
+	}
 	root, err := gofs.NewLoopbackRoot(dir)
 	if err != nil {
 		return nil, err
@@ -597,7 +579,19 @@ func mountLoopback(dir, mnt string) (*fuse.Server, error) {
 	opts := snapfs.MountOptions(false, false)
 	second := time.Second
 	opts.EntryTimeout, opts.AttrTimeout = &second, &second
-	return gofs.Mount(mnt, root, opts)
+	server, err := gofs.Mount(mnt, root, opts)
+	if err != nil {
+		return nil, err
+	}
+	unmount := func() {
+		server.Unmount()
+		server.Wait()
+	}
+	if err := snapfs.RaiseReadahead(mnt); err != nil {
+		unmount()
+		return nil, err
+	}
+	return unmount, nil
 }
 
 // floorRow adds a row of what a file system doing none of snapfs's work
@@ -677,10 +671,8 @@ func (b *bench) imageFloor(size int64, target float64) error {
 	}
 	dir := filepath.Join(workDir, "floor-ext4")
 	mnt := filepath.Join(workDir, "floor-loopback")
-	for _, d := range []string{dir, mnt} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return err
-		}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
 	}
 	if err := sh("mount", "/dev/"+lv, dir); err != nil {
 		return err
@@ -690,17 +682,11 @@ func (b *bench) imageFloor(size int64, target float64) error {
 	if err := sh("dd", "if=/dev/"+vgName+"/data", "of="+file, "bs=1M", fmt.Sprint("count=", size>>20), "conv=fsync", "status=none"); err != nil {
 		return err
 	}
-	server, err := mountLoopback(dir, mnt)
+	unmount, err := mountLoopback(dir, mnt)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		server.Unmount()
-		server.Wait()
-	}()
-	if err := snapfs.RaiseReadahead(mnt); err != nil {
-		return err
-	}
+	defer unmount()
 	var a, h []time.Duration
 	for i := 0; i < b.rounds; i++ {
 		if err := pair(i, ddTimed(filepath.Join(mnt, "data"), &a), ddTimed(file, &h)); err != nil {
@@ -870,6 +856,16 @@ func timed(argv ...string) (time.Duration, error) {
 		return d, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, stderr.Bytes())
 	}
 	return d, nil
+}
+
+// timing returns a function that runs argv and adds how long it took to
+// into.
+func timing(into *[]time.Duration, argv ...string) func() error {
+	return func() error {
+		d, err := timed(argv...)
+		*into = append(*into, d)
+		return err
+	}
 }
 
 func sh(argv ...string) error {
