@@ -458,7 +458,7 @@ func (b *bench) walk() error {
 		b.fail(w)
 	}
 	if err := b.walkFloor(); err != nil {
-		b.notes = append(b.notes, fmt.Sprintf("walk the tree: no floor measured: %v", err))
+		return fmt.Errorf("the floor: %w", err)
 	}
 	return nil
 }
@@ -651,7 +651,10 @@ func (b *bench) image() error {
 		b.failed = true
 	}
 	b.rows = append(b.rows, r)
-	return b.imageFloor(size, imageTarget)
+	if err := b.imageFloor(size, imageTarget); err != nil {
+		return fmt.Errorf("the floor: %w", err)
+	}
+	return nil
 }
 
 // imageFloor measures what reading the same bytes costs through a file
