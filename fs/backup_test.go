@@ -533,9 +533,6 @@ func TestChdirSyscall(t *testing.T) {
 	}
 }
 
-// A request can reach snapfs before its caller sleeps, while
-// /proc/PID/syscall still says "running": callerSyscall waits for the
-// line of the sleeping caller. This lost a chdir into files/ once in CI.
 // readProcSyscall reads the line of a real thread, and fails for a thread
 // that does not exist.
 func TestReadProcSyscall(t *testing.T) {
@@ -553,6 +550,9 @@ func TestReadProcSyscall(t *testing.T) {
 	}
 }
 
+// A request can reach snapfs before its caller sleeps, while
+// /proc/PID/syscall still says "running": callerSyscall waits for the
+// line of the sleeping caller. This lost a chdir into files/ once in CI.
 func TestCallerSyscallWaitsOutRunning(t *testing.T) {
 	reads := 0
 	line := callerSyscall(42, func(pid int) (string, error) {
