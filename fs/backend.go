@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/snapfs/snapfs/lvm"
+	"github.com/snapfs/snapfs/model"
 )
 
 // LVM is what the tree needs from LVM: one report for the whole state, the
@@ -21,30 +22,16 @@ type LVM interface {
 	Activate(ctx context.Context, vg, name string) error
 }
 
-// DeviceMapper reads the live status of a device-mapper device without
-// spawning a process. *lvm.DeviceMapper implements it. A missing device is an
-// error wrapping lvm.ErrNotFound.
-type DeviceMapper interface {
-	TableStatus(name string) ([]lvm.Target, error)
-}
-
-// Domain is a Xen domain that uses a logical volume as one of its disks.
-type Domain struct {
-	Name  string
-	ID    int
-	State string // running, blocked, paused, shutdown, crashed, dying
-}
-
 // Domains tells which Xen domains use a block device. A nil Domains means the
 // host has no Xen: every domu file is empty.
 type Domains interface {
 	// Using returns the domains with a disk on block device major:minor,
 	// sorted by name. The answer may be about a second old: reading many
 	// domu files costs one look at Xen.
-	Using(ctx context.Context, major, minor int) ([]Domain, error)
+	Using(ctx context.Context, major, minor int) ([]model.Domain, error)
 	// UsingNow is Using from a look at Xen made now, for decisions: the rmdir
 	// guard and quiesce.
-	UsingNow(ctx context.Context, major, minor int) ([]Domain, error)
+	UsingNow(ctx context.Context, major, minor int) ([]model.Domain, error)
 }
 
 // Quiescer pauses and unpauses Xen domains, by name, for quiesce = "pause".
@@ -53,5 +40,5 @@ type Quiescer interface {
 	Unpause(ctx context.Context, name string) error
 	// Domain returns the domain named name as it is now; false when there is
 	// none.
-	Domain(ctx context.Context, name string) (Domain, bool, error)
+	Domain(ctx context.Context, name string) (model.Domain, bool, error)
 }

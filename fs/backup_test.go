@@ -17,6 +17,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/snapfs/snapfs/blockdev"
+	"github.com/snapfs/snapfs/model"
 )
 
 // The backup tests stand a regular file, or a read-only loop device over
@@ -27,15 +28,15 @@ import (
 // bytes (what its snapshot directory shows).
 func (m *mountedFS) useDevice(t *testing.T, name, dev string, size uint64) {
 	t.Helper()
-	m.lvm.mu.Lock()
-	lv := m.lvm.find("vg", name)
+	m.lvm.Mu.Lock()
+	lv := m.lvm.Find("vg", name)
 	lv.Path = dev
 	if lv.Attr.IsThin() {
 		lv.Size = size
 	} else {
 		lv.OriginSize = size
 	}
-	m.lvm.mu.Unlock()
+	m.lvm.Mu.Unlock()
 	if _, err := m.fs.refresh(true); err != nil {
 		t.Fatal(err)
 	}
@@ -182,11 +183,11 @@ func TestImageActivatesThinSnapshot(t *testing.T) {
 	if _, err := os.Stat(m.path("vg/db/dbsnap/image")); err != nil {
 		t.Fatal(err)
 	}
-	if got := m.lvm.lastCall(); strings.Contains(got, "lvchange") {
+	if got := m.lvm.LastCall(); strings.Contains(got, "lvchange") {
 		t.Errorf("stat of image ran %s", got)
 	}
 	m.mustSh(t, "cmp vg/db/dbsnap/image "+dev)
-	if got := m.lvm.lastCall(); got != "lvm lvchange -ay -K vg/dbsnap" {
+	if got := m.lvm.LastCall(); got != "lvm lvchange -ay -K vg/dbsnap" {
 		t.Errorf("last LVM call %q, want the activation", got)
 	}
 	if got := readFile(t, m.path("vg/db/dbsnap/state")); got != "active\n" {
@@ -264,17 +265,17 @@ func (m *mountedFS) unmountFiles(t *testing.T, snapshot string) {
 	release()
 }
 
-func (m *mountedFS) entry(t *testing.T, name string) *LVEntry {
+func (m *mountedFS) entry(t *testing.T, name string) *model.LVEntry {
 	t.Helper()
 	tree, err := m.fs.refresh(true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	v := tree.VG("vg")
-	if v == nil || v.lvByName[name] == nil {
+	if v == nil || v.LVByName(name) == nil {
 		t.Fatalf("no LV vg/%s", name)
 	}
-	return v.lvByName[name]
+	return v.LVByName(name)
 }
 
 // files/ shows the snapshot's filesystem, mounted by the kernel's own
@@ -411,15 +412,15 @@ func TestFilesUnmountBeforeChange(t *testing.T) {
 	t.Cleanup(func() { shell.Process.Kill(); shell.Wait() })
 	waitUntil(t, 5*time.Second, "the shell's cd to mount files/", func() bool { return mountOptions(t, files) != "" })
 	time.Sleep(100 * time.Millisecond) // and the shell to be in it
-	before := m.lvm.names("vg")
+	before := m.lvm.Names("vg")
 	if err := syscall.Rmdir(m.path("vg/web/snap1")); !errors.Is(err, syscall.EBUSY) {
 		t.Errorf("rmdir with a shell inside files/: %v, want EBUSY", err)
 	}
 	if err := os.WriteFile(m.path("vg/web/snap1/ctl"), []byte("merge\n"), 0); !errors.Is(err, syscall.EBUSY) {
 		t.Errorf("merge with a shell inside files/: %v, want EBUSY", err)
 	}
-	if after := m.lvm.names("vg"); strings.Join(after, " ") != strings.Join(before, " ") || strings.Contains(m.lvm.lastCall(), "lvremove") {
-		t.Errorf("LVM changed: %v -> %v, last call %s", before, after, m.lvm.lastCall())
+	if after := m.lvm.Names("vg"); strings.Join(after, " ") != strings.Join(before, " ") || strings.Contains(m.lvm.LastCall(), "lvremove") {
+		t.Errorf("LVM changed: %v -> %v, last call %s", before, after, m.lvm.LastCall())
 	}
 	if mountOptions(t, files) == "" {
 		t.Error("a refused rmdir unmounted files/")
@@ -431,7 +432,7 @@ func TestFilesUnmountBeforeChange(t *testing.T) {
 	shell.Wait()
 
 	m.mustSh(t, "rmdir vg/web/snap1")
-	if got := m.lvm.lastCall(); got != "lvm lvremove --yes vg/snap1" {
+	if got := m.lvm.LastCall(); got != "lvm lvremove --yes vg/snap1" {
 		t.Errorf("last call %q", got)
 	}
 	if got := mountsUnder(t, m.dir); len(got) != 0 {

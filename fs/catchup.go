@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/snapfs/snapfs/lvm"
+	"github.com/snapfs/snapfs/model"
 )
 
 // Catching up: when the change stamp says LVM changed something, the model
@@ -76,7 +77,7 @@ func sameLVs(r *lvm.Report, vg string, b *lvm.Backup) bool {
 
 // catchUp returns the model brought up to date without a report, or nil.
 // The caller holds refreshMu and has taken stamp just before.
-func (f *FS) catchUp(old *Tree, stamp string) *Tree {
+func (f *FS) catchUp(old *model.Tree, stamp string) *model.Tree {
 	base := f.base
 	if base == nil || old == nil || len(old.VGs) == 0 || len(base.backups) != len(old.VGs) {
 		return nil
@@ -91,7 +92,7 @@ func (f *FS) catchUp(old *Tree, stamp string) *Tree {
 		}
 		now[name] = b
 	}
-	next, err := catchUpReport(old.VGs[0].report, base.backups, now, f.describeCreated)
+	next, err := catchUpReport(old.VGs[0].Report(), base.backups, now, f.describeCreated)
 	if err == nil {
 		var names []string
 		if names, err = f.listMapper(); err == nil {
@@ -102,7 +103,7 @@ func (f *FS) catchUp(old *Tree, stamp string) *Tree {
 		f.log.Debug("reading LVM: the model cannot catch up", "reason", err)
 		return nil
 	}
-	t := BuildTree(next, f.opts.VGs)
+	t := model.BuildTree(next, f.opts.VGs)
 	f.base = &baseline{backups: now}
 	f.mu.Lock()
 	f.tree, f.taken, f.read, f.stamp = t, time.Now(), time.Now(), stamp

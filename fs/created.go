@@ -6,13 +6,8 @@ import (
 	"strings"
 
 	"github.com/snapfs/snapfs/lvm"
+	"github.com/snapfs/snapfs/model"
 )
-
-// deviceStatuser is the part of *lvm.DeviceMapper that tells a device's
-// UUID, number and table: what addCreated needs besides TableStatus.
-type deviceStatuser interface {
-	Status(name string) (*lvm.DeviceStatus, error)
-}
 
 // addCreated puts the COW snapshot vg/name that snapfs has just created of
 // origin into the model, as the next report would show it, instead of
@@ -23,7 +18,7 @@ type deviceStatuser interface {
 // (no device-mapper, backups off, an inactive origin) it returns nil and
 // the caller reads LVM. The model keeps its age, so it is read anew when it
 // would have been anyway.
-func (f *FS) addCreated(vg string, origin *LVEntry, name string) *LVEntry {
+func (f *FS) addCreated(vg string, origin *model.LVEntry, name string) *model.LVEntry {
 	lv, err := f.describeNew(vg, origin, name)
 	if err != nil {
 		f.log.Debug("reading LVM after lvcreate", "lv", vg+"/"+name, "reason", err)
@@ -37,24 +32,24 @@ func (f *FS) addCreated(vg string, origin *LVEntry, name string) *LVEntry {
 	if old == nil || len(old.VGs) == 0 || old.VG(vg) == nil {
 		return nil
 	}
-	if e := old.VG(vg).lvByName[name]; e != nil {
+	if e := old.VG(vg).LVByName(name); e != nil {
 		// A report since the lvcreate has it already.
 		if e.LV.UUID != lv.UUID {
 			return nil
 		}
 		return e
 	}
-	t := BuildTree(reportWith(old.VGs[0].report, lv), f.opts.VGs)
+	t := model.BuildTree(reportWith(old.VGs[0].Report(), lv), f.opts.VGs)
 	f.mu.Lock()
 	f.tree = t
 	f.mu.Unlock()
 	go f.invalidate(old, t)
-	return t.VG(vg).lvByName[name]
+	return t.VG(vg).LVByName(name)
 }
 
 // describeNew describes the COW snapshot name of origin that snapfs has
 // just created, from device-mapper and the metadata backup.
-func (f *FS) describeNew(vg string, origin *LVEntry, name string) (lvm.LV, error) {
+func (f *FS) describeNew(vg string, origin *model.LVEntry, name string) (lvm.LV, error) {
 	if origin.IsThin() {
 		return lvm.LV{}, errors.New("a thin snapshot")
 	}
@@ -68,7 +63,7 @@ func (f *FS) describeNew(vg string, origin *LVEntry, name string) (lvm.LV, error
 // describeCreated returns the new COW snapshot name of origin as a report
 // row, from device-mapper and the metadata backup b written after it.
 func (f *FS) describeCreated(vg string, origin *lvm.LV, name string, b *lvm.Backup) (lvm.LV, error) {
-	dm, ok := f.dm.(deviceStatuser)
+	dm, ok := f.dm.(model.DeviceStatuser)
 	if !ok || origin.Attr.IsThin() {
 		return lvm.LV{}, errors.New("no device-mapper status, or a thin snapshot")
 	}
@@ -114,7 +109,7 @@ func (f *FS) describeCreated(vg string, origin *lvm.LV, name string, b *lvm.Back
 	if lv.Attr, err = lvm.ParseAttr("swi-a-s---"); err != nil {
 		return lvm.LV{}, err
 	}
-	if st := cowStatus(snap.Targets[0], cowSize); st.Allocated.Valid {
+	if st := model.COWStatus(snap.Targets[0], cowSize); st.Allocated.Valid {
 		lv.SnapPercent, lv.DataPercent = st.Allocated, st.Allocated
 	}
 	return lv, nil

@@ -5,6 +5,7 @@ import (
 	"syscall"
 
 	"github.com/snapfs/snapfs/lvm"
+	"github.com/snapfs/snapfs/model"
 )
 
 // Errors of the tree itself, beside those LVM reports.
@@ -17,8 +18,6 @@ var (
 	errBadCommand = errors.New("unknown ctl command or bad argument")
 	// errDomainBusy is an LV that is a disk of a Xen domain not shut down.
 	errDomainBusy = errors.New("LV is a disk of a running Xen domain")
-	// errGone is an LV that vanished between lookup and operation.
-	errGone = errors.New("no such logical volume")
 )
 
 // errnoTable is the one map from errors to errno, checked in order.
@@ -38,7 +37,7 @@ var errnoTable = []struct {
 	{errNotAllowed, syscall.EPERM},
 	{lvm.ErrTimeout, syscall.ETIMEDOUT},
 	{lvm.ErrNotFound, syscall.ENOENT},
-	{errGone, syscall.ENOENT},
+	{model.ErrGone, syscall.ENOENT},
 }
 
 // toErrno maps an error to the errno SPEC names for it; anything unknown is

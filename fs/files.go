@@ -2,18 +2,18 @@ package fs
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"syscall"
 	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/snapfs/snapfs/model"
 )
 
 // renderFunc renders a file's content from the current model and the live
 // status of dm (which may be nil).
-type renderFunc func(t *Tree, dm DeviceMapper) ([]byte, error)
+type renderFunc func(t *model.Tree, dm model.DeviceMapper) ([]byte, error)
 
 // infoFile is a read-only file whose content is rendered when it is opened,
 // into a handle that keeps it while the file stays open. It is opened with
@@ -60,7 +60,7 @@ func fileAttr(a *fuse.Attr, n uint64, perm uint32, size int) {
 
 // content renders the file from the current model and dm: f.dm for what a
 // process reads, f.sizeDM for a size the kernel is told.
-func (n *infoFile) content(dm DeviceMapper) ([]byte, syscall.Errno) {
+func (n *infoFile) content(dm model.DeviceMapper) ([]byte, syscall.Errno) {
 	t, err := n.fs.current()
 	if err != nil {
 		return nil, toErrno(err)
@@ -126,49 +126,14 @@ func (h *contentHandle) Read(_ context.Context, dest []byte, off int64) (fuse.Re
 	return fuse.ReadResultData(h.data[off:end]), 0
 }
 
-// renderVGFile renders a file of a VG directory.
-func renderVGFile(name string, v *VGEntry) []byte {
-	fields := vgFields(v)
-	if name == "status.json" {
-		return renderJSON(fields)
-	}
-	return renderText(fields)
-}
-
 // lvRenderer returns the renderer of file name in the directory of LV uuid.
 func (f *FS) lvRenderer(uuid, name string) renderFunc {
-	return func(t *Tree, dm DeviceMapper) ([]byte, error) {
+	return func(t *model.Tree, dm model.DeviceMapper) ([]byte, error) {
 		e := t.LV(uuid)
 		if e == nil {
-			return nil, errGone
+			return nil, model.ErrGone
 		}
-		if !e.IsSnapshot() {
-			doms := f.domainsOf(e)
-			switch name {
-			case "domu":
-				return domuFile(doms), nil
-			case "status":
-				return renderText(originFields(e, isOpen(dm, e), doms)), nil
-			case "status.json":
-				return renderJSON(originFields(e, isOpen(dm, e), doms)), nil
-			}
-			return nil, fmt.Errorf("origin file %q: %w", name, errGone)
-		}
-		switch name {
-		case "origin":
-			return []byte(originName(e) + "\n"), nil
-		case "allocated":
-			return allocatedFile(snapshotStatus(dm, e)), nil
-		case "state":
-			return []byte(snapshotStatus(dm, e).State + "\n"), nil
-		case "domu":
-			return domuFile(f.domainsOf(e)), nil
-		case "status":
-			return renderText(snapshotFields(e, snapshotStatus(dm, e), isOpen(dm, e), f.domainsOf(e))), nil
-		case "status.json":
-			return renderJSON(snapshotFields(e, snapshotStatus(dm, e), isOpen(dm, e), f.domainsOf(e))), nil
-		}
-		return nil, fmt.Errorf("snapshot file %q: %w", name, errGone)
+		return model.RenderLVFile(e, name, dm, f.domainsOf)
 	}
 }
 
@@ -186,7 +151,7 @@ var (
 	_ = (gofs.NodeSetattrer)((*ctlFile)(nil))
 )
 
-func (f *FS) ctlInode(ctx context.Context, parent *gofs.Inode, e *LVEntry, out *fuse.EntryOut) *gofs.Inode {
+func (f *FS) ctlInode(ctx context.Context, parent *gofs.Inode, e *model.LVEntry, out *fuse.EntryOut) *gofs.Inode {
 	n := ino("lv", e.LV.UUID, "ctl")
 	f.ctlAttr(&out.Attr, n)
 	// Its attributes never change.

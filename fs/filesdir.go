@@ -8,6 +8,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/snapfs/snapfs/blockdev"
+	"github.com/snapfs/snapfs/model"
 )
 
 // filesDir is a snapshot's files/ directory (part ""), or the directory
@@ -40,7 +41,7 @@ func filesIno(uuid, part string) uint64 {
 	return ino("lv", uuid, "files", part)
 }
 
-func (f *FS) filesInode(ctx context.Context, parent *gofs.Inode, e *LVEntry, part string, out *fuse.EntryOut) *gofs.Inode {
+func (f *FS) filesInode(ctx context.Context, parent *gofs.Inode, e *model.LVEntry, part string, out *fuse.EntryOut) *gofs.Inode {
 	n := filesIno(e.LV.UUID, part)
 	filesAttr(&out.Attr, n, e, 0)
 	// The attributes are never cached (timeout 0): chdir's permission check
@@ -50,7 +51,7 @@ func (f *FS) filesInode(ctx context.Context, parent *gofs.Inode, e *LVEntry, par
 
 // filesAttr fills the attributes of the directory under the mount: read-only
 // for everyone, whatever admin_group says, since nothing can change in it.
-func filesAttr(a *fuse.Attr, n uint64, e *LVEntry, subdirs int) {
+func filesAttr(a *fuse.Attr, n uint64, e *model.LVEntry, subdirs int) {
 	a.Ino = n
 	a.Mode = syscall.S_IFDIR | 0o755
 	a.Nlink = uint32(2 + subdirs)

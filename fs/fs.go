@@ -4,7 +4,7 @@
 // snapshot its block device as a file (image) and its filesystem (files/),
 // mounted read-only inside the tree (see mounts.go).
 //
-// The package holds a pure model of the tree (Tree, built from one LVM report)
+// The package holds a pure model of the tree (model.Tree, built from one LVM report)
 // apart from the go-fuse node types that render it. Nodes only translate: they
 // look their LV up in the current model by UUID, call the operations in ops.go,
 // and map errors to errno in exactly one place (toErrno). LVM and device-mapper
@@ -28,6 +28,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/snapfs/snapfs/lvm"
+	"github.com/snapfs/snapfs/model"
 )
 
 // Options configure the tree.
@@ -86,8 +87,8 @@ type Options struct {
 type FS struct {
 	opts    Options
 	lvm     LVM
-	dm      DeviceMapper
-	sizeDM  DeviceMapper // dm behind a statusCache, for sizes only
+	dm      model.DeviceMapper
+	sizeDM  model.DeviceMapper // dm behind a statusCache, for sizes only
 	domains Domains
 	log     *slog.Logger
 	root    *rootNode
@@ -99,7 +100,7 @@ type FS struct {
 	toldSize  sync.Map    // status file inode → the size the kernel was told last
 
 	mu     sync.Mutex // guards the fields below
-	tree   *Tree
+	tree   *model.Tree
 	taken  time.Time // when the model was last known current
 	read   time.Time // when LVM was last read for it
 	stamp  string    // the change stamp taken just before that read; "" when none
@@ -128,7 +129,7 @@ const DefaultTrustAge = time.Minute
 const DefaultFilesIdle = 5 * time.Minute
 
 // New builds the tree. dm and domains may be nil.
-func New(l LVM, dm DeviceMapper, domains Domains, opts Options) *FS {
+func New(l LVM, dm model.DeviceMapper, domains Domains, opts Options) *FS {
 	if opts.MaxAge <= 0 {
 		opts.MaxAge = time.Second
 	}
@@ -151,7 +152,7 @@ func New(l LVM, dm DeviceMapper, domains Domains, opts Options) *FS {
 		opts.BackupDir = lvm.DefaultBackupDir
 	}
 	f := &FS{
-		opts: opts, lvm: l, dm: dm, sizeDM: newStatusCache(dm, sizeStatusAge), domains: domains, log: opts.Logger,
+		opts: opts, lvm: l, dm: dm, sizeDM: model.NewStatusCache(dm, model.SizeStatusAge), domains: domains, log: opts.Logger,
 		warned: map[string]bool{}, vgLock: map[string]*sync.Mutex{},
 		paused: map[string]*heldPause{},
 		files:  map[string]*snapFiles{}, stop: make(chan struct{}),
@@ -172,7 +173,7 @@ func (f *FS) Refresh() error {
 // current returns the model, refreshed when it is older than MaxAge: in the
 // background while it is younger than MaxAge+StaleGrace (the access gets the
 // model as it is), else at once.
-func (f *FS) current() (*Tree, error) {
+func (f *FS) current() (*model.Tree, error) {
 	f.mu.Lock()
 	t, taken := f.tree, f.taken
 	f.mu.Unlock()
@@ -217,7 +218,7 @@ func (f *FS) unchanged() bool {
 
 // stampVGs are the VGs whose changes the stamp must see: those configured,
 // else those in the model.
-func (f *FS) stampVGs(t *Tree) []string {
+func (f *FS) stampVGs(t *model.Tree) []string {
 	if len(f.opts.VGs) > 0 {
 		return f.opts.VGs
 	}
@@ -247,7 +248,7 @@ func (f *FS) refreshInBackground() {
 // after it asked reuses that one's result, so a burst of accesses costs one
 // report. With force, the model is read anew even if it is young (after a
 // change snapfs made).
-func (f *FS) refresh(force bool) (*Tree, error) {
+func (f *FS) refresh(force bool) (*model.Tree, error) {
 	asked := time.Now()
 	f.refreshMu.Lock()
 	defer f.refreshMu.Unlock()
@@ -287,7 +288,7 @@ func (f *FS) refresh(force bool) (*Tree, error) {
 		}
 		return nil, err
 	}
-	t := BuildTree(r, f.opts.VGs)
+	t := model.BuildTree(r, f.opts.VGs)
 	if stampOK && strings.Join(f.stampVGs(t), "/") != strings.Join(stamped, "/") {
 		stampOK = false // the VGs changed: the stamp looked at others
 	}
@@ -313,7 +314,7 @@ func (f *FS) refresh(force bool) (*Tree, error) {
 // invalidate tells the kernel about entries that vanished or moved between
 // two models, so cached dentries do not outlive the LV. It runs in its own
 // goroutine, never inside a FUSE call.
-func (f *FS) invalidate(old, cur *Tree) {
+func (f *FS) invalidate(old, cur *model.Tree) {
 	rootInode := f.root.EmbeddedInode()
 	for _, v := range old.VGs {
 		vgInode := rootInode.GetChild(v.VG.Name)
@@ -334,7 +335,7 @@ func (f *FS) invalidate(old, cur *Tree) {
 
 // invalidateLV notifies the kernel for e and the snapshots below it when
 // they are gone from cur or shown elsewhere now.
-func invalidateLV(parent *gofs.Inode, e *LVEntry, cur *Tree) {
+func invalidateLV(parent *gofs.Inode, e *model.LVEntry, cur *model.Tree) {
 	now := cur.LV(e.LV.UUID)
 	moved := now == nil || now.LV.Name != e.LV.Name ||
 		(now.Parent == nil) != (e.Parent == nil) ||
@@ -394,8 +395,8 @@ func ino(parts ...string) uint64 {
 
 // domainsOf returns the Xen domains using e, or none when Xen is off or e is
 // not active.
-func (f *FS) domainsOf(e *LVEntry) []Domain {
-	if f.domains == nil || !hasDevice(e) {
+func (f *FS) domainsOf(e *model.LVEntry) []model.Domain {
+	if f.domains == nil || !model.HasDevice(e) {
 		return nil
 	}
 	doms, err := f.domains.Using(context.Background(), e.LV.KernelMajor, e.LV.KernelMinor)
@@ -408,17 +409,11 @@ func (f *FS) domainsOf(e *LVEntry) []Domain {
 
 // domainsNow returns the Xen domains using e as Xen shows them now, for a
 // decision about e. ctx records the xl command in the audit line.
-func (f *FS) domainsNow(ctx context.Context, e *LVEntry) ([]Domain, error) {
-	if f.domains == nil || !hasDevice(e) {
+func (f *FS) domainsNow(ctx context.Context, e *model.LVEntry) ([]model.Domain, error) {
+	if f.domains == nil || !model.HasDevice(e) {
 		return nil, nil
 	}
 	return f.domains.UsingNow(ctx, e.LV.KernelMajor, e.LV.KernelMinor)
-}
-
-// hasDevice reports whether e is active, with a device number a domain's
-// disk can have.
-func hasDevice(e *LVEntry) bool {
-	return e.LV.KernelMajor >= 0 && !(e.LV.KernelMajor == 0 && e.LV.KernelMinor == 0)
 }
 
 // maxRead is the largest read request the kernel sends (max_read, and

@@ -8,6 +8,7 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/snapfs/snapfs/model"
 	"golang.org/x/sys/unix"
 )
 
@@ -33,7 +34,7 @@ var (
 	_ = (gofs.NodeSetattrer)((*imageFile)(nil))
 )
 
-func (f *FS) imageInode(ctx context.Context, parent *gofs.Inode, e *LVEntry, out *fuse.EntryOut) *gofs.Inode {
+func (f *FS) imageInode(ctx context.Context, parent *gofs.Inode, e *model.LVEntry, out *fuse.EntryOut) *gofs.Inode {
 	n := ino("lv", e.LV.UUID, "image")
 	imageAttr(&out.Attr, n, e)
 	out.SetAttrTimeout(imageAttrTimeout)
@@ -50,8 +51,8 @@ const imageAttrTimeout = time.Second
 // unchanged files by size, time and inode reads a snapshot made anew under
 // the same name again (its inode follows the LV's UUID). st_blocks counts
 // every byte as allocated: a block device has no holes.
-func imageAttr(a *fuse.Attr, n uint64, e *LVEntry) {
-	size := visibleSize(e)
+func imageAttr(a *fuse.Attr, n uint64, e *model.LVEntry) {
+	size := model.VisibleSize(e)
 	fileAttr(a, n, 0o444, 0)
 	a.Size = size
 	a.Blocks = (size + 511) / 512
@@ -96,7 +97,7 @@ func (n *imageFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, ui
 		return nil, 0, syscall.EIO
 	}
 	// No FOPEN_KEEP_CACHE: each open reads the device anew.
-	return &imageHandle{fs: n.fs, file: file, size: visibleSize(e), entry: e}, 0, 0
+	return &imageHandle{fs: n.fs, file: file, size: model.VisibleSize(e), entry: e}, 0, 0
 }
 
 // imageHandle is one open of an image: the snapshot's device, open.
@@ -104,7 +105,7 @@ type imageHandle struct {
 	fs    *FS
 	file  *os.File
 	size  uint64
-	entry *LVEntry // as the model showed it at open
+	entry *model.LVEntry // as the model showed it at open
 }
 
 var (
@@ -148,22 +149,13 @@ func (h *imageHandle) Release(ctx context.Context) syscall.Errno {
 	return 0
 }
 
-// visibleSize is the size a snapshot shows: its origin's size for a COW
-// snapshot (its own LV size is the COW store), its own for a thin one.
-func visibleSize(e *LVEntry) uint64 {
-	if e.IsThin() {
-		return e.LV.Size
-	}
-	return e.LV.OriginSize
-}
-
 // device returns the block device of snapshot e, activating the snapshot
 // first when it is inactive. LVM creates thin snapshots with activation
 // skipped, so image and files/ activate one on first use
 // (lvchange -ay -K), and its state reads active from then on.
-func (f *FS) device(ctx context.Context, e *LVEntry) (string, syscall.Errno) {
-	if snapshotStatus(f.dm, e).State != stateInactive {
-		return lvPath(e), 0
+func (f *FS) device(ctx context.Context, e *model.LVEntry) (string, syscall.Errno) {
+	if model.SnapshotStatus(f.dm, e).State != model.StateInactive {
+		return model.LVPath(e), 0
 	}
 	errno := f.change(ctx, "activate", e.String(), func(lctx context.Context) error {
 		unlock := f.lockVG(e.LV.VG)
@@ -172,7 +164,7 @@ func (f *FS) device(ctx context.Context, e *LVEntry) (string, syscall.Errno) {
 		if err != nil {
 			return err
 		}
-		if snapshotStatus(f.dm, cur).State != stateInactive {
+		if model.SnapshotStatus(f.dm, cur).State != model.StateInactive {
 			return nil // activated meanwhile
 		}
 		err = f.lvm.Activate(lctx, cur.LV.VG, cur.LV.Name)
@@ -185,5 +177,5 @@ func (f *FS) device(ctx context.Context, e *LVEntry) (string, syscall.Errno) {
 	if cur, err := f.lookupLV(e.LV.UUID); err == nil {
 		e = cur
 	}
-	return lvPath(e), 0
+	return model.LVPath(e), 0
 }

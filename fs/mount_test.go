@@ -20,6 +20,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/snapfs/snapfs/lvm"
+	"github.com/snapfs/snapfs/lvm/lvmtest"
 )
 
 // skipOrFail skips a test that cannot run here, but fails it in CI, where
@@ -53,8 +54,8 @@ func (l *logBuffer) String() string {
 type mountedFS struct {
 	server *fuse.Server
 	dir    string
-	lvm    *fakeLVM
-	dm     *fakeDM
+	lvm    *lvmtest.LVM
+	dm     *lvmtest.DM
 	fs     *FS
 	logs   *logBuffer
 }
@@ -75,7 +76,7 @@ func mountFakeDM(t *testing.T, opts Options, dm bool) *mountedFS {
 
 // mountFakeWith mounts like mountFakeDM, with the Xen domains that domains
 // returns for the fake LVM (see xen_test.go); none when it is nil.
-func mountFakeWith(t *testing.T, opts Options, dm bool, domains func(*fakeLVM) Domains) *mountedFS {
+func mountFakeWith(t *testing.T, opts Options, dm bool, domains func(*lvmtest.LVM) Domains) *mountedFS {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		skipOrFail(t, "FUSE mount tests need root")
@@ -83,8 +84,8 @@ func mountFakeWith(t *testing.T, opts Options, dm bool, domains func(*fakeLVM) D
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		skipOrFail(t, "no /dev/fuse: %v", err)
 	}
-	m := &mountedFS{dir: t.TempDir(), lvm: newFakeLVM(), logs: &logBuffer{}}
-	m.dm = &fakeDM{lvm: m.lvm}
+	m := &mountedFS{dir: t.TempDir(), lvm: lvmtest.New(), logs: &logBuffer{}}
+	m.dm = &lvmtest.DM{LVM: m.lvm}
 	if opts.SnapshotSize.IsZero() {
 		opts.SnapshotSize = lvm.SizeSpec{Extents: "20%ORIGIN"}
 	}
@@ -93,7 +94,7 @@ func mountFakeWith(t *testing.T, opts Options, dm bool, domains func(*fakeLVM) D
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(m.logs, nil))
 	opts.Mountpoint = m.dir
-	m.dm.set("vg-snap1", lvm.Target{Length: 2 << 20, Type: "snapshot", Params: "19904/409600 64"})
+	m.dm.Set("vg-snap1", lvm.Target{Length: 2 << 20, Type: "snapshot", Params: "19904/409600 64"})
 	var doms Domains
 	if domains != nil {
 		doms = domains(m.lvm)
@@ -226,10 +227,10 @@ func TestFileContents(t *testing.T) {
 // Without /dev/mapper/control, states and percentages come from the report.
 func TestWithoutDeviceMapper(t *testing.T) {
 	m := mountFakeDM(t, Options{}, false)
-	m.lvm.mu.Lock()
-	m.lvm.add(lvm.LV{Name: "broken", VG: "vg", Attr: mustAttr("swi-I-s---"), Origin: "web", Size: 8 << 20,
+	m.lvm.Mu.Lock()
+	m.lvm.Add(lvm.LV{Name: "broken", VG: "vg", Attr: lvmtest.MustAttr("swi-I-s---"), Origin: "web", Size: 8 << 20,
 		SnapPercent: lvm.Percent{Hundredths: 10000, Valid: true}})
-	m.lvm.mu.Unlock()
+	m.lvm.Mu.Unlock()
 	if _, err := m.fs.refresh(true); err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +314,7 @@ func TestReadWholeContent(t *testing.T) {
 	}
 	defer f.Close()
 	// The content grows while the file is open: the open file keeps its own.
-	m.dm.set("vg-snap1", lvm.Target{Type: "snapshot", Params: "409600/409600 64"})
+	m.dm.Set("vg-snap1", lvm.Target{Type: "snapshot", Params: "409600/409600 64"})
 	fst, err := f.Stat()
 	if err != nil {
 		t.Fatal(err)
@@ -349,7 +350,7 @@ func TestFstatAfterOpenIsFresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.dm.set("vg-snap1", lvm.Target{Type: "snapshot", Params: "409600/409600 64"})
+	m.dm.Set("vg-snap1", lvm.Target{Type: "snapshot", Params: "409600/409600 64"})
 	f, err := os.Open(p)
 	if err != nil {
 		t.Fatal(err)
@@ -378,7 +379,7 @@ func TestModesAndTimes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	created := t0.Add(2 * time.Hour)
+	created := lvmtest.T0.Add(2 * time.Hour)
 	if !fi.ModTime().Equal(created) {
 		t.Errorf("snapshot mtime = %v, want lv_time %v", fi.ModTime(), created)
 	}
@@ -434,20 +435,20 @@ func TestStableInodes(t *testing.T) {
 func TestMkdir(t *testing.T) {
 	m := mountFake(t, Options{OriginSnapshotSize: map[string]lvm.SizeSpec{"vg/web": {Size: "64M"}}})
 	m.mustSh(t, "mkdir vg/web/before-upgrade")
-	if got := m.lvm.lastCall(); got != "lvm lvcreate --snapshot --name before-upgrade --size 64M vg/web" {
+	if got := m.lvm.LastCall(); got != "lvm lvcreate --snapshot --name before-upgrade --size 64M vg/web" {
 		t.Errorf("lvcreate call: %s", got)
 	}
 	if got := m.mustSh(t, "cat vg/web/before-upgrade/origin vg/web/before-upgrade/state"); got != "vg/web\nactive\n" {
 		t.Errorf("new snapshot: %q", got)
 	}
 	m.mustSh(t, "mkdir vg2/data/s1")
-	if got := m.lvm.lastCall(); got != "lvm lvcreate --snapshot --name s1 --extents 20%ORIGIN vg2/data" {
+	if got := m.lvm.LastCall(); got != "lvm lvcreate --snapshot --name s1 --extents 20%ORIGIN vg2/data" {
 		t.Errorf("lvcreate call: %s", got)
 	}
 	// A thin origin gets a thin snapshot, without a size; a thin snapshot
 	// can be snapshotted again, and that one appears inside it.
 	m.mustSh(t, "mkdir vg/db/nightly && mkdir vg/db/nightly/copy")
-	if got := m.lvm.lastCall(); got != "lvm lvcreate --snapshot --name copy vg/nightly" {
+	if got := m.lvm.LastCall(); got != "lvm lvcreate --snapshot --name copy vg/nightly" {
 		t.Errorf("lvcreate call: %s", got)
 	}
 	if got := m.mustSh(t, "cat vg/db/nightly/copy/origin; ls vg/db/nightly | grep -c copy"); got != "vg/nightly\n1\n" {
@@ -499,12 +500,12 @@ func TestRefusals(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			before := m.lvm.names("vg")
+			before := m.lvm.Names("vg")
 			err := tc.op()
 			if errnoOf(err) != tc.errno {
 				t.Errorf("got %v, want %v", err, tc.errno)
 			}
-			if after := m.lvm.names("vg"); strings.Join(after, " ") != strings.Join(before, " ") {
+			if after := m.lvm.Names("vg"); strings.Join(after, " ") != strings.Join(before, " ") {
 				t.Errorf("LVM changed: %v -> %v", before, after)
 			}
 		})
@@ -525,47 +526,47 @@ func TestLVMFailures(t *testing.T) {
 		errno syscall.Errno
 	}{
 		{"no space", "lvcreate", nil, func() error {
-			m.lvm.mu.Lock()
-			m.lvm.vg("vg").Free = extent
-			m.lvm.mu.Unlock()
+			m.lvm.Mu.Lock()
+			m.lvm.VG("vg").Free = lvmtest.Extent
+			m.lvm.Mu.Unlock()
 			return os.Mkdir(m.path("vg/web/big"), 0o755)
 		}, syscall.ENOSPC},
 		{"open snapshot", "lvremove", nil, func() error {
-			m.lvm.mu.Lock()
-			m.lvm.find("vg", "snap1").Attr.Open = 'o'
-			m.lvm.mu.Unlock()
+			m.lvm.Mu.Lock()
+			m.lvm.Find("vg", "snap1").Attr.Open = 'o'
+			m.lvm.Mu.Unlock()
 			defer func() {
-				m.lvm.mu.Lock()
-				m.lvm.find("vg", "snap1").Attr.Open = '-'
-				m.lvm.mu.Unlock()
+				m.lvm.Mu.Lock()
+				m.lvm.Find("vg", "snap1").Attr.Open = '-'
+				m.lvm.Mu.Unlock()
 			}()
 			return syscall.Rmdir(m.path("vg/web/snap1"))
 		}, syscall.EBUSY},
-		{"timeout", "lvremove", cmdErr(lvm.ErrTimeout, -1, []string{"lvm", "lvremove"}, "killed after 2m0s"), func() error {
+		{"timeout", "lvremove", lvmtest.CmdErr(lvm.ErrTimeout, -1, []string{"lvm", "lvremove"}, "killed after 2m0s"), func() error {
 			return syscall.Rmdir(m.path("vg/web/snap1"))
 		}, syscall.ETIMEDOUT},
-		{"other failure", "lvrename", cmdErr(lvm.ErrFailed, 5, []string{"lvm", "lvrename"}, "Internal error: something odd"), func() error {
+		{"other failure", "lvrename", lvmtest.CmdErr(lvm.ErrFailed, 5, []string{"lvm", "lvrename"}, "Internal error: something odd"), func() error {
 			return os.Rename(m.path("vg/web/snap1"), m.path("vg/web/snap2"))
 		}, syscall.EIO},
 		{"rename onto existing LV", "", nil, func() error {
 			return os.Rename(m.path("vg/web/snap1"), m.path("vg/web/pool"))
 		}, syscall.EEXIST},
-		{"merge failure", "lvconvert", cmdErr(lvm.ErrFailed, 5, []string{"lvm", "lvconvert"}, "Unable to merge invalid snapshot vg/snap1."), func() error {
+		{"merge failure", "lvconvert", lvmtest.CmdErr(lvm.ErrFailed, 5, []string{"lvm", "lvconvert"}, "Unable to merge invalid snapshot vg/snap1."), func() error {
 			return os.WriteFile(m.path("vg/web/snap1/ctl"), []byte("merge\n"), 0)
 		}, syscall.EIO},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.err != nil {
-				m.lvm.mu.Lock()
-				m.lvm.failNext[tc.op] = tc.err
-				m.lvm.mu.Unlock()
+				m.lvm.Mu.Lock()
+				m.lvm.FailNext[tc.op] = tc.err
+				m.lvm.Mu.Unlock()
 			}
-			before := m.lvm.names("vg")
+			before := m.lvm.Names("vg")
 			if err := tc.do(); errnoOf(err) != tc.errno {
 				t.Errorf("got %v, want %v", err, tc.errno)
 			}
-			if after := m.lvm.names("vg"); strings.Join(after, " ") != strings.Join(before, " ") {
+			if after := m.lvm.Names("vg"); strings.Join(after, " ") != strings.Join(before, " ") {
 				t.Errorf("LVM changed: %v -> %v", before, after)
 			}
 		})
@@ -580,15 +581,15 @@ func TestLVMFailures(t *testing.T) {
 // A failed lvcreate that left its LV behind is cleaned up.
 func TestNoHalfMadeLV(t *testing.T) {
 	m := mountFake(t, Options{})
-	m.lvm.mu.Lock()
-	m.lvm.leaveBehind = true
-	m.lvm.failNext["lvcreate"] = cmdErr(lvm.ErrTimeout, -1, []string{"lvm", "lvcreate"}, "killed")
-	m.lvm.mu.Unlock()
-	before := m.lvm.names("vg")
+	m.lvm.Mu.Lock()
+	m.lvm.LeaveBehind = true
+	m.lvm.FailNext["lvcreate"] = lvmtest.CmdErr(lvm.ErrTimeout, -1, []string{"lvm", "lvcreate"}, "killed")
+	m.lvm.Mu.Unlock()
+	before := m.lvm.Names("vg")
 	if err := os.Mkdir(m.path("vg/web/half"), 0o755); errnoOf(err) != syscall.ETIMEDOUT {
 		t.Fatalf("mkdir: %v, want ETIMEDOUT", err)
 	}
-	if after := m.lvm.names("vg"); strings.Join(after, " ") != strings.Join(before, " ") {
+	if after := m.lvm.Names("vg"); strings.Join(after, " ") != strings.Join(before, " ") {
 		t.Errorf("LVM changed: %v -> %v", before, after)
 	}
 	if _, err := os.Stat(m.path("vg/web/half")); !os.IsNotExist(err) {
@@ -599,14 +600,14 @@ func TestNoHalfMadeLV(t *testing.T) {
 func TestRmdirAndRename(t *testing.T) {
 	m := mountFake(t, Options{})
 	m.mustSh(t, "mv vg/web/snap1 vg/web/renamed")
-	if got := m.lvm.lastCall(); got != "lvm lvrename vg snap1 renamed" {
+	if got := m.lvm.LastCall(); got != "lvm lvrename vg snap1 renamed" {
 		t.Errorf("rename call: %s", got)
 	}
 	if got := m.mustSh(t, "ls vg/web | grep -v status; cat vg/web/renamed/state"); got != "domu\nrenamed\nactive\n" {
 		t.Errorf("after mv: %q", got)
 	}
 	m.mustSh(t, "rmdir vg/web/renamed")
-	if got := m.lvm.lastCall(); got != "lvm lvremove --yes vg/renamed" {
+	if got := m.lvm.LastCall(); got != "lvm lvremove --yes vg/renamed" {
 		t.Errorf("remove call: %s", got)
 	}
 	if _, err := os.Stat(m.path("vg/web/renamed")); !os.IsNotExist(err) {
@@ -619,7 +620,7 @@ func TestRmdirAndRename(t *testing.T) {
 func TestCtl(t *testing.T) {
 	m := mountFake(t, Options{})
 	m.mustSh(t, "echo 'extend 512M' > vg/web/snap1/ctl")
-	if got := m.lvm.lastCall(); got != "lvm lvextend --size +512M vg/snap1" {
+	if got := m.lvm.LastCall(); got != "lvm lvextend --size +512M vg/snap1" {
 		t.Errorf("extend call: %s", got)
 	}
 	if got := m.mustSh(t, "grep cow_size vg/web/snap1/status"); got != "cow_size: 746586112\n" {
@@ -631,7 +632,7 @@ func TestCtl(t *testing.T) {
 	}
 
 	m.mustSh(t, "echo merge > vg/web/snap1/ctl")
-	if got := m.lvm.lastCall(); got != "lvm lvconvert --merge --background vg/snap1" {
+	if got := m.lvm.LastCall(); got != "lvm lvconvert --merge --background vg/snap1" {
 		t.Errorf("merge call: %s", got)
 	}
 	// LVM hides a merging snapshot; it stays, with its state, until LVM
@@ -639,7 +640,7 @@ func TestCtl(t *testing.T) {
 	if got := m.mustSh(t, "ls vg/web | grep snap1; cat vg/web/snap1/state"); got != "snap1\nmerge-pending\n" {
 		t.Errorf("after merge: %q", got)
 	}
-	m.dm.set("vg-web", lvm.Target{Type: "snapshot-merge", Params: "102400/409600 64"})
+	m.dm.Set("vg-web", lvm.Target{Type: "snapshot-merge", Params: "102400/409600 64"})
 	time.Sleep(1100 * time.Millisecond) // let the model age past MaxAge
 	if got := m.mustSh(t, "cat vg/web/snap1/state; grep merge_progress vg/web/snap1/status"); got != "merging\nmerge_progress: 75.00\n" {
 		t.Errorf("while merging: %q", got)
@@ -656,9 +657,9 @@ func TestOutsideChanges(t *testing.T) {
 	if _, err := os.Stat(m.path("vg/web/outside")); !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
-	m.lvm.mu.Lock()
-	m.lvm.add(lvm.LV{Name: "outside", VG: "vg", Attr: mustAttr("swi-a-s---"), Origin: "web", Size: extent})
-	m.lvm.mu.Unlock()
+	m.lvm.Mu.Lock()
+	m.lvm.Add(lvm.LV{Name: "outside", VG: "vg", Attr: lvmtest.MustAttr("swi-a-s---"), Origin: "web", Size: lvmtest.Extent})
+	m.lvm.Mu.Unlock()
 	if err := m.lvm.Remove(context.Background(), "vg", "snap1"); err != nil {
 		t.Fatal(err)
 	}
@@ -679,9 +680,9 @@ func TestOutsideChanges(t *testing.T) {
 // Two mkdir of one name at once: one succeeds, the other gets EEXIST.
 func TestConcurrentMkdir(t *testing.T) {
 	m := mountFake(t, Options{})
-	m.lvm.mu.Lock()
-	m.lvm.delay = 50 * time.Millisecond
-	m.lvm.mu.Unlock()
+	m.lvm.Mu.Lock()
+	m.lvm.Delay = 50 * time.Millisecond
+	m.lvm.Mu.Unlock()
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i := range errs {
@@ -712,10 +713,10 @@ func TestConcurrentMkdir(t *testing.T) {
 func TestWalkCostsOneReport(t *testing.T) {
 	m := mountFake(t, Options{})
 	time.Sleep(1100 * time.Millisecond)
-	before := m.lvm.reportCount()
+	before := m.lvm.ReportCount()
 	// Not into files/, which would activate and probe the snapshots.
 	m.mustSh(t, "ls -lR -I files . >/dev/null && cat vg/web/snap1/* 2>/dev/null; true")
-	n := m.lvm.reportCount() - before
+	n := m.lvm.ReportCount() - before
 	if n != 1 {
 		t.Errorf("walking the tree ran %d reports, want 1", n)
 	}
@@ -726,12 +727,12 @@ func TestWalkCostsOneReport(t *testing.T) {
 func TestRmdirWithoutReport(t *testing.T) {
 	m := mountFake(t, Options{MaxAge: time.Hour})
 	m.mustSh(t, "ls vg/web >/dev/null")
-	before := m.lvm.reportCount()
+	before := m.lvm.ReportCount()
 	m.mustSh(t, "rmdir vg/web/snap1")
 	if got := m.mustSh(t, "ls vg/web; grep free vg/status"); got != "domu\nstatus\nstatus.json\nfree: 5578424320\n" {
 		t.Errorf("after rmdir: %q", got)
 	}
-	n := m.lvm.reportCount() - before
+	n := m.lvm.ReportCount() - before
 	if n != 0 {
 		t.Errorf("rmdir ran %d reports, want none", n)
 	}
@@ -749,18 +750,18 @@ func TestMkdirWithoutReport(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(backups, "vg"), []byte(backup), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m.dm.setStatus(&lvm.DeviceStatus{Name: "vg-new", UUID: "LVM-xj0DEHg9tD4XGNVa4AqVUg8G7v87WxNkDkcAosSuwPdVY6xJSvkfftyHcL7ApSqH",
+	m.dm.SetStatus(&lvm.DeviceStatus{Name: "vg-new", UUID: "LVM-xj0DEHg9tD4XGNVa4AqVUg8G7v87WxNkDkcAosSuwPdVY6xJSvkfftyHcL7ApSqH",
 		Major: 254, Minor: 9, Live: true, Targets: []lvm.Target{{Length: 2 << 20, Type: "snapshot", Params: "16/409600 16"}}})
-	m.dm.setStatus(&lvm.DeviceStatus{Name: "vg-new-cow", Major: 254, Minor: 8, Live: true, Targets: []lvm.Target{{Length: 409600, Type: "linear"}}})
+	m.dm.SetStatus(&lvm.DeviceStatus{Name: "vg-new-cow", Major: 254, Minor: 8, Live: true, Targets: []lvm.Target{{Length: 409600, Type: "linear"}}})
 	m.mustSh(t, "ls vg/web >/dev/null")
-	before := m.lvm.reportCount()
+	before := m.lvm.ReportCount()
 	m.mustSh(t, "mkdir vg/web/new")
 	got := m.mustSh(t, "grep -E '^(uuid|created|size|cow_size|chunk_size):' vg/web/new/status; grep free vg/status")
 	want := "uuid: DkcAos-SuwP-dVY6-xJSv-kfft-yHcL-7ApSqH\ncreated: 2026-11-21T08:51:05Z\nsize: 1073741824\ncow_size: 209715200\nchunk_size: 8192\nfree: 5158993920\n"
 	if got != want {
 		t.Errorf("after mkdir:\n%s\nwant\n%s", got, want)
 	}
-	n := m.lvm.reportCount() - before
+	n := m.lvm.ReportCount() - before
 	if n != 0 {
 		t.Errorf("mkdir ran %d reports, want none", n)
 	}
@@ -776,7 +777,7 @@ func TestUnchangedStampSavesReports(t *testing.T) {
 		defer mu.Unlock()
 		return stamp, true
 	}})
-	reports := m.lvm.reportCount
+	reports := m.lvm.ReportCount
 	// The first model was read before any stamp: read it once more.
 	time.Sleep(300 * time.Millisecond)
 	m.mustSh(t, "ls -R -I files vg >/dev/null")

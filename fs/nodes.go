@@ -9,6 +9,7 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/snapfs/snapfs/model"
 )
 
 // The node types only translate between FUSE and the model: each looks its
@@ -156,14 +157,14 @@ var (
 	_ = (gofs.NodeRenamer)((*vgNode)(nil))
 )
 
-func vgIno(v *VGEntry) uint64 { return ino("vg", v.VG.UUID) }
+func vgIno(v *model.VGEntry) uint64 { return ino("vg", v.VG.UUID) }
 
-func (f *FS) vgInode(ctx context.Context, parent *gofs.Inode, v *VGEntry, a *fuse.Attr) *gofs.Inode {
+func (f *FS) vgInode(ctx context.Context, parent *gofs.Inode, v *model.VGEntry, a *fuse.Attr) *gofs.Inode {
 	f.dirAttr(a, vgIno(v), mounted, len(v.Origins))
 	return parent.NewInode(ctx, &vgNode{fs: f, name: v.VG.Name}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: vgIno(v)})
 }
 
-func (n *vgNode) vg() (*VGEntry, syscall.Errno) {
+func (n *vgNode) vg() (*model.VGEntry, syscall.Errno) {
 	t, err := n.fs.current()
 	if err != nil {
 		return nil, toErrno(err)
@@ -190,14 +191,14 @@ func (n *vgNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	if errno != 0 {
 		return nil, errno
 	}
-	if isFixedName(name, vgFiles) {
+	if model.IsFixedName(name, model.VGFiles) {
 		vgName := v.VG.Name
-		return n.fs.infoInode(ctx, &n.Inode, ino("vg", v.VG.UUID, name), name, out, func(t *Tree, _ DeviceMapper) ([]byte, error) {
+		return n.fs.infoInode(ctx, &n.Inode, ino("vg", v.VG.UUID, name), name, out, func(t *model.Tree, _ model.DeviceMapper) ([]byte, error) {
 			v := t.VG(vgName)
 			if v == nil {
-				return nil, errGone
+				return nil, model.ErrGone
 			}
-			return renderVGFile(name, v), nil
+			return model.RenderVGFile(name, v), nil
 		}), 0
 	}
 	o := v.Origin(name)
@@ -213,8 +214,8 @@ func (n *vgNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	if errno != 0 {
 		return nil, errno
 	}
-	entries := make([]fuse.DirEntry, 0, len(v.Origins)+len(vgFiles))
-	for _, name := range vgFiles {
+	entries := make([]fuse.DirEntry, 0, len(v.Origins)+len(model.VGFiles))
+	for _, name := range model.VGFiles {
 		entries = append(entries, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG, Ino: ino("vg", v.VG.UUID, name)})
 	}
 	for _, o := range v.Origins {
@@ -263,9 +264,9 @@ var (
 	_ = (gofs.NodeRenamer)((*lvNode)(nil))
 )
 
-func lvIno(e *LVEntry) uint64 { return ino("lv", e.LV.UUID) }
+func lvIno(e *model.LVEntry) uint64 { return ino("lv", e.LV.UUID) }
 
-func (f *FS) lvAttr(a *fuse.Attr, e *LVEntry) {
+func (f *FS) lvAttr(a *fuse.Attr, e *model.LVEntry) {
 	subdirs := len(e.Snaps)
 	if e.IsSnapshot() {
 		subdirs++ // files/
@@ -273,12 +274,12 @@ func (f *FS) lvAttr(a *fuse.Attr, e *LVEntry) {
 	f.dirAttr(a, lvIno(e), e.LV.Time, subdirs)
 }
 
-func (f *FS) lvInode(ctx context.Context, parent *gofs.Inode, e *LVEntry, a *fuse.Attr) *gofs.Inode {
+func (f *FS) lvInode(ctx context.Context, parent *gofs.Inode, e *model.LVEntry, a *fuse.Attr) *gofs.Inode {
 	f.lvAttr(a, e)
 	return parent.NewInode(ctx, &lvNode{fs: f, uuid: e.LV.UUID}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: lvIno(e)})
 }
 
-func (n *lvNode) entry() (*LVEntry, syscall.Errno) {
+func (n *lvNode) entry() (*model.LVEntry, syscall.Errno) {
 	e, err := n.fs.lookupLV(n.uuid)
 	return e, toErrno(err)
 }
@@ -322,7 +323,7 @@ func (n *lvNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 			return n.fs.filesInode(ctx, &n.Inode, e, "", out), 0
 		}
 	}
-	if isFixedName(name, e.FileNames()) {
+	if model.IsFixedName(name, e.FileNames()) {
 		return n.fs.infoInode(ctx, &n.Inode, ino("lv", e.LV.UUID, name), name, out, n.fs.lvRenderer(n.uuid, name)), 0
 	}
 	s := e.Child(name)
@@ -355,7 +356,7 @@ func (n *lvNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 }
 
 func (n *lvNode) Mkdir(ctx context.Context, name string, _ uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	var made *LVEntry
+	var made *model.LVEntry
 	errno := n.fs.change(ctx, "mkdir", n.path(name), func(lctx context.Context) error {
 		e, err := n.fs.lookupLV(n.uuid)
 		if err != nil {
@@ -379,10 +380,10 @@ func (n *lvNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 		}
 		s := e.Child(name)
 		if s == nil {
-			if isFixedName(name, e.FileNames()) {
+			if model.IsFixedName(name, e.FileNames()) {
 				return fmt.Errorf("rmdir of file %s/%s: %w", e, name, errNotAllowed)
 			}
-			return fmt.Errorf("%s/%s: %w", e, name, errGone)
+			return fmt.Errorf("%s/%s: %w", e, name, model.ErrGone)
 		}
 		return n.fs.removeSnapshot(lctx, s)
 	})
@@ -403,10 +404,10 @@ func (n *lvNode) Rename(ctx context.Context, name string, newParent gofs.InodeEm
 		}
 		s := e.Child(name)
 		if s == nil {
-			if isFixedName(name, e.FileNames()) {
+			if model.IsFixedName(name, e.FileNames()) {
 				return fmt.Errorf("rename of file %s/%s: %w", e, name, errNotAllowed)
 			}
-			return fmt.Errorf("%s/%s: %w", e, name, errGone)
+			return fmt.Errorf("%s/%s: %w", e, name, model.ErrGone)
 		}
 		return n.fs.renameSnapshot(lctx, s, newName)
 	})

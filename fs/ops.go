@@ -11,6 +11,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/snapfs/snapfs/lvm"
+	"github.com/snapfs/snapfs/model"
 )
 
 // change runs one change to LVM for a caller and writes its audit line:
@@ -73,21 +74,21 @@ func errnoSymbol(e syscall.Errno) string {
 }
 
 // lookupLV finds the LV with that UUID in the current model.
-func (f *FS) lookupLV(uuid string) (*LVEntry, error) {
+func (f *FS) lookupLV(uuid string) (*model.LVEntry, error) {
 	t, err := f.current()
 	if err != nil {
 		return nil, err
 	}
 	e := t.LV(uuid)
 	if e == nil {
-		return nil, errGone
+		return nil, model.ErrGone
 	}
 	return e, nil
 }
 
 // snapshotSize is the COW size for a new snapshot of origin e: none for a
 // thin origin, else the per-origin or global configured size.
-func (f *FS) snapshotSize(e *LVEntry) lvm.SizeSpec {
+func (f *FS) snapshotSize(e *model.LVEntry) lvm.SizeSpec {
 	if e.IsThin() {
 		return lvm.SizeSpec{}
 	}
@@ -99,12 +100,12 @@ func (f *FS) snapshotSize(e *LVEntry) lvm.SizeSpec {
 
 // takeSnapshot creates snapshot name of parent and returns it as the new
 // model shows it.
-func (f *FS) takeSnapshot(ctx context.Context, parent *LVEntry, name string) (*LVEntry, error) {
+func (f *FS) takeSnapshot(ctx context.Context, parent *model.LVEntry, name string) (*model.LVEntry, error) {
 	vg := parent.LV.VG
 	if parent.IsSnapshot() && !parent.IsThin() {
 		return nil, fmt.Errorf("%s is a COW snapshot, which LVM cannot snapshot: %w", parent, errNotAllowed)
 	}
-	if isFixedName(name, parent.FileNames(), reservedFor(parent)) {
+	if model.IsFixedName(name, parent.FileNames(), model.ReservedFor(parent)) {
 		return nil, fmt.Errorf("%q in %s: %w", name, parent, errFixedName)
 	}
 	if err := lvm.ValidateName(vg, name); err != nil {
@@ -136,17 +137,17 @@ func (f *FS) takeSnapshot(ctx context.Context, parent *LVEntry, name string) (*L
 		return nil, rerr
 	}
 	v := t.VG(vg)
-	if v == nil || v.lvByName[name] == nil {
+	if v == nil || v.LVByName(name) == nil {
 		return nil, fmt.Errorf("lvcreate %s/%s succeeded but the LV is not in the report: %w", vg, name, lvm.ErrFailed)
 	}
-	return v.lvByName[name], nil
+	return v.LVByName(name), nil
 }
 
 // removeHalfMade removes an LV that a failed lvcreate left behind, so a
 // refused mkdir leaves LVM as it was. Before the failed command the name was
 // free (else LVM would have said it exists), so an LV of that name now is
 // ours.
-func (f *FS) removeHalfMade(ctx context.Context, t *Tree, vg, name string) {
+func (f *FS) removeHalfMade(ctx context.Context, t *model.Tree, vg, name string) {
 	v := t.VG(vg)
 	if v == nil || !v.HasLV(name) {
 		return
@@ -160,7 +161,7 @@ func (f *FS) removeHalfMade(ctx context.Context, t *Tree, vg, name string) {
 
 // removeSnapshot removes snapshot e, unless it is a disk of a Xen domain
 // that is not shut down.
-func (f *FS) removeSnapshot(ctx context.Context, e *LVEntry) error {
+func (f *FS) removeSnapshot(ctx context.Context, e *model.LVEntry) error {
 	doms, err := f.domainsNow(ctx, e)
 	if err != nil {
 		// LVM still refuses an LV that a domain holds open.
@@ -203,15 +204,15 @@ func (f *FS) forgetRemoved(vg, name, uuid string) {
 	f.mu.Lock()
 	old := f.tree
 	f.mu.Unlock()
-	if old == nil || len(old.VGs) == 0 || old.VG(vg) == nil || old.VG(vg).lvByName[name] == nil ||
-		old.VG(vg).lvByName[name].LV.UUID != uuid {
+	if old == nil || len(old.VGs) == 0 || old.VG(vg) == nil || old.VG(vg).LVByName(name) == nil ||
+		old.VG(vg).LVByName(name).LV.UUID != uuid {
 		return // a report since the lvremove knows it already
 	}
-	next, ok := reportWithout(old.VGs[0].report, vg, uuid)
+	next, ok := reportWithout(old.VGs[0].Report(), vg, uuid)
 	if !ok {
 		return
 	}
-	t := BuildTree(next, f.opts.VGs)
+	t := model.BuildTree(next, f.opts.VGs)
 	f.mu.Lock()
 	f.tree = t
 	f.mu.Unlock()
@@ -232,8 +233,8 @@ func withoutOriginRoles(roles []string) []string {
 }
 
 // renameSnapshot renames snapshot e within its origin.
-func (f *FS) renameSnapshot(ctx context.Context, e *LVEntry, newName string) error {
-	if isFixedName(newName, e.Parent.FileNames(), reservedFor(e.Parent)) {
+func (f *FS) renameSnapshot(ctx context.Context, e *model.LVEntry, newName string) error {
+	if model.IsFixedName(newName, e.Parent.FileNames(), model.ReservedFor(e.Parent)) {
 		return fmt.Errorf("%q in %s: %w", newName, e.Parent, errFixedName)
 	}
 	if err := lvm.ValidateName(e.LV.VG, newName); err != nil {
@@ -250,7 +251,7 @@ func (f *FS) renameSnapshot(ctx context.Context, e *LVEntry, newName string) err
 }
 
 // control applies one command written to a snapshot's ctl file.
-func (f *FS) control(ctx context.Context, e *LVEntry, data []byte) error {
+func (f *FS) control(ctx context.Context, e *model.LVEntry, data []byte) error {
 	cmd := strings.TrimSuffix(string(data), "\n")
 	if strings.ContainsAny(cmd, "\n\x00") {
 		return fmt.Errorf("ctl %s: one command per write: %w", e, errBadCommand)

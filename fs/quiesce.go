@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/snapfs/snapfs/model"
 )
 
 // DefaultStateDir is where snapfs records the domains it has paused.
@@ -42,7 +44,7 @@ func (f *FS) pauseDir() string { return filepath.Join(f.opts.StateDir, "paused")
 
 // quiesceFor reports whether the domains using origin e are paused while
 // it is snapshotted.
-func (f *FS) quiesceFor(e *LVEntry) bool {
+func (f *FS) quiesceFor(e *model.LVEntry) bool {
 	if q, ok := f.opts.OriginQuiesce[e.LV.VG+"/"+e.LV.Name]; ok {
 		return q
 	}
@@ -54,7 +56,7 @@ func (f *FS) quiesceFor(e *LVEntry) bool {
 // was taken or not. Only running or blocked domains are paused: one paused
 // by someone else, shut down or dying is left as it is. A pause that fails
 // unpauses those already paused and refuses the snapshot.
-func (f *FS) quiesce(ctx context.Context, e *LVEntry, snapshot string) (resume func(), err error) {
+func (f *FS) quiesce(ctx context.Context, e *model.LVEntry, snapshot string) (resume func(), err error) {
 	resume = func() {}
 	q := f.opts.Quiescer
 	if q == nil || f.domains == nil || !f.quiesceFor(e) {
@@ -87,7 +89,7 @@ func (f *FS) quiesce(ctx context.Context, e *LVEntry, snapshot string) (resume f
 // hold pauses domain d for snapshot what and reports whether snapfs holds it
 // paused now: false when it is not running (shut down, or paused by someone
 // else). A domain snapfs holds paused already gets one more user.
-func (f *FS) hold(ctx context.Context, d Domain, what string) (bool, error) {
+func (f *FS) hold(ctx context.Context, d model.Domain, what string) (bool, error) {
 	f.pauseMu.Lock()
 	defer f.pauseMu.Unlock()
 	if h := f.paused[d.Name]; h != nil {
@@ -157,7 +159,7 @@ func (f *FS) unpause(ctx context.Context, rec *pauseRecord, why string) {
 }
 
 // writeRecord writes the pause record of d, durably, before d is paused.
-func (f *FS) writeRecord(d Domain, what string) (*pauseRecord, error) {
+func (f *FS) writeRecord(d model.Domain, what string) (*pauseRecord, error) {
 	dir := f.pauseDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("recording the pause of %s: %w", d.Name, err)

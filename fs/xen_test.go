@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/snapfs/snapfs/lvm"
+	"github.com/snapfs/snapfs/lvm/lvmtest"
+	"github.com/snapfs/snapfs/model"
 )
 
 // fakeXen is a Xen host for the FUSE tests: domains with disks given as
@@ -24,7 +26,7 @@ import (
 // order against lvcreate.
 type fakeXen struct {
 	mu        sync.Mutex
-	lvm       *fakeLVM
+	lvm       *lvmtest.LVM
 	doms      []*fakeDomain
 	usingNow  int
 	failPause error
@@ -33,13 +35,13 @@ type fakeXen struct {
 }
 
 type fakeDomain struct {
-	Domain
+	model.Domain
 	disks  [][2]int
 	pauses int
 	before string // the state before the first pause
 }
 
-func (x *fakeXen) attach(l *fakeLVM) Domains {
+func (x *fakeXen) attach(l *lvmtest.LVM) Domains {
 	x.lvm = l
 	return x
 }
@@ -47,7 +49,7 @@ func (x *fakeXen) attach(l *fakeLVM) Domains {
 func (x *fakeXen) add(name string, id int, state string, disks ...[2]int) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	d := &fakeDomain{Domain: Domain{Name: name, ID: id, State: state}, disks: disks}
+	d := &fakeDomain{Domain: model.Domain{Name: name, ID: id, State: state}, disks: disks}
 	if state == "paused" {
 		d.pauses, d.before = 1, "running"
 	}
@@ -75,10 +77,10 @@ func (x *fakeXen) state(name string) string {
 	return x.find(name).State
 }
 
-func (x *fakeXen) Using(ctx context.Context, major, minor int) ([]Domain, error) {
+func (x *fakeXen) Using(ctx context.Context, major, minor int) ([]model.Domain, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	var out []Domain
+	var out []model.Domain
 	for _, d := range x.doms {
 		for _, disk := range d.disks {
 			if disk == [2]int{major, minor} {
@@ -91,7 +93,7 @@ func (x *fakeXen) Using(ctx context.Context, major, minor int) ([]Domain, error)
 	return out, nil
 }
 
-func (x *fakeXen) UsingNow(ctx context.Context, major, minor int) ([]Domain, error) {
+func (x *fakeXen) UsingNow(ctx context.Context, major, minor int) ([]model.Domain, error) {
 	lvm.Record(ctx, []string{"xl", "list"})
 	x.mu.Lock()
 	x.usingNow++
@@ -103,9 +105,9 @@ func (x *fakeXen) UsingNow(ctx context.Context, major, minor int) ([]Domain, err
 // line of ctx, and among the fake LVM's calls.
 func (x *fakeXen) call(ctx context.Context, argv ...string) {
 	lvm.Record(ctx, argv)
-	x.lvm.mu.Lock()
-	x.lvm.calls = append(x.lvm.calls, strings.Join(argv, " "))
-	x.lvm.mu.Unlock()
+	x.lvm.Mu.Lock()
+	x.lvm.Calls = append(x.lvm.Calls, strings.Join(argv, " "))
+	x.lvm.Mu.Unlock()
 }
 
 func (x *fakeXen) Pause(ctx context.Context, name string) error {
@@ -148,24 +150,24 @@ func (x *fakeXen) Unpause(ctx context.Context, name string) error {
 	return nil
 }
 
-func (x *fakeXen) Domain(ctx context.Context, name string) (Domain, bool, error) {
+func (x *fakeXen) Domain(ctx context.Context, name string) (model.Domain, bool, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if d := x.find(name); d != nil {
 		return d.Domain, true, nil
 	}
-	return Domain{}, false, nil
+	return model.Domain{}, false, nil
 }
 
 // activate gives LVs of the fake LVM device numbers, as active LVs have.
 func activate(m *mountedFS, devs map[string][2]int) {
-	m.lvm.mu.Lock()
+	m.lvm.Mu.Lock()
 	for name, dev := range devs {
 		vg, lv, _ := strings.Cut(name, "/")
-		l := m.lvm.find(vg, lv)
+		l := m.lvm.Find(vg, lv)
 		l.KernelMajor, l.KernelMinor = dev[0], dev[1]
 	}
-	m.lvm.mu.Unlock()
+	m.lvm.Mu.Unlock()
 	m.fs.refreshAfterChange()
 }
 
@@ -262,17 +264,17 @@ func TestRmdirDiskOfDomain(t *testing.T) {
 	for _, state := range []string{"running", "blocked", "paused", "crashed", "dying"} {
 		t.Run(state, func(t *testing.T) {
 			x.set("clone", state)
-			before := m.lvm.names("vg")
+			before := m.lvm.Names("vg")
 			if err := syscall.Rmdir(m.path("vg/web/snap1")); errnoOf(err) != syscall.EBUSY {
 				t.Errorf("rmdir with the domain %s: %v, want EBUSY", state, err)
 			}
-			if after := m.lvm.names("vg"); strings.Join(after, " ") != strings.Join(before, " ") {
+			if after := m.lvm.Names("vg"); strings.Join(after, " ") != strings.Join(before, " ") {
 				t.Errorf("LVM changed: %v -> %v", before, after)
 			}
 		})
 	}
-	if strings.Contains(strings.Join(m.lvm.calls, "\n"), "lvremove") {
-		t.Errorf("lvremove ran: %v", m.lvm.calls)
+	if strings.Contains(strings.Join(m.lvm.Calls, "\n"), "lvremove") {
+		t.Errorf("lvremove ran: %v", m.lvm.Calls)
 	}
 	logs := m.logs.String()
 	if !strings.Contains(logs, "domain clone (running)") || !strings.Contains(logs, "result=\"EBUSY") {
@@ -283,7 +285,7 @@ func TestRmdirDiskOfDomain(t *testing.T) {
 	m.mustSh(t, "cat vg/web/snap1/domu")
 	x.set("clone", "shutdown")
 	m.mustSh(t, "rmdir vg/web/snap1")
-	if got := m.lvm.lastCall(); got != "lvm lvremove --yes vg/snap1" {
+	if got := m.lvm.LastCall(); got != "lvm lvremove --yes vg/snap1" {
 		t.Errorf("last call %q", got)
 	}
 }
@@ -298,14 +300,14 @@ func TestQuiescePause(t *testing.T) {
 	state := t.TempDir()
 	m := mountXen(t, Options{OriginQuiesce: map[string]bool{"vg/web": true}, StateDir: state}, x)
 	callsSince := func(n int) string {
-		m.lvm.mu.Lock()
-		defer m.lvm.mu.Unlock()
-		return strings.Join(m.lvm.calls[n:], "\n")
+		m.lvm.Mu.Lock()
+		defer m.lvm.Mu.Unlock()
+		return strings.Join(m.lvm.Calls[n:], "\n")
 	}
 	ncalls := func() int {
-		m.lvm.mu.Lock()
-		defer m.lvm.mu.Unlock()
-		return len(m.lvm.calls)
+		m.lvm.Mu.Lock()
+		defer m.lvm.Mu.Unlock()
+		return len(m.lvm.Calls)
 	}
 
 	t.Run("snapshot taken", func(t *testing.T) {
@@ -328,9 +330,9 @@ func TestQuiescePause(t *testing.T) {
 	})
 
 	t.Run("lvcreate fails", func(t *testing.T) {
-		m.lvm.mu.Lock()
-		m.lvm.failNext["lvcreate"] = cmdErr(lvm.ErrFailed, 5, []string{"lvm", "lvcreate"}, "Internal error")
-		m.lvm.mu.Unlock()
+		m.lvm.Mu.Lock()
+		m.lvm.FailNext["lvcreate"] = lvmtest.CmdErr(lvm.ErrFailed, 5, []string{"lvm", "lvcreate"}, "Internal error")
+		m.lvm.Mu.Unlock()
 		n := ncalls()
 		if err := os.Mkdir(m.path("vg/web/fails"), 0o755); errnoOf(err) != syscall.EIO {
 			t.Errorf("mkdir: %v, want EIO", err)
@@ -382,14 +384,14 @@ func TestQuiescePause(t *testing.T) {
 			x.mu.Unlock()
 		}()
 		n := ncalls()
-		before := m.lvm.names("vg")
+		before := m.lvm.Names("vg")
 		if err := os.Mkdir(m.path("vg/web/unpausable"), 0o755); errnoOf(err) != syscall.EIO {
 			t.Errorf("mkdir: %v, want EIO", err)
 		}
 		if got := callsSince(n); got != "xl pause web" {
 			t.Errorf("calls:\n%s", got)
 		}
-		if after := m.lvm.names("vg"); strings.Join(after, " ") != strings.Join(before, " ") {
+		if after := m.lvm.Names("vg"); strings.Join(after, " ") != strings.Join(before, " ") {
 			t.Errorf("LVM changed: %v -> %v", before, after)
 		}
 	})
@@ -417,9 +419,9 @@ func TestQuiesceRecovery(t *testing.T) {
 	x.add("web", 3, "running", [2]int{254, 1})
 	state := t.TempDir()
 	m := mountXen(t, Options{Quiesce: true, StateDir: state}, x)
-	m.lvm.mu.Lock()
-	m.lvm.delay = 300 * time.Millisecond
-	m.lvm.mu.Unlock()
+	m.lvm.Mu.Lock()
+	m.lvm.Delay = 300 * time.Millisecond
+	m.lvm.Mu.Unlock()
 
 	// While lvcreate runs, the record is there: keep a copy of the state
 	// directory as a snapfs killed at that moment would have left it.

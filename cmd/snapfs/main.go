@@ -38,6 +38,7 @@ import (
 
 	"github.com/snapfs/snapfs/fs"
 	"github.com/snapfs/snapfs/lvm"
+	"github.com/snapfs/snapfs/model"
 	"github.com/snapfs/snapfs/xen"
 )
 
@@ -177,7 +178,7 @@ func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) err
 	defer runner.Close()
 	client := lvm.NewClient(debugRunner{runner, log}, cfg.LVM)
 
-	var dm fs.DeviceMapper
+	var dm model.DeviceMapper
 	if d, err := lvm.OpenDeviceMapper(); err != nil {
 		log.Warn("device-mapper status unavailable, reading allocation from lvs reports instead", "err", err)
 	} else {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/snapfs/snapfs/fs"
+	"github.com/snapfs/snapfs/model"
 	"github.com/snapfs/snapfs/xen"
 )
 
@@ -54,20 +55,20 @@ func quiesceConfigured(cfg Config) bool {
 	return false
 }
 
-func toFS(doms []xen.Domain) []fs.Domain {
-	out := make([]fs.Domain, len(doms))
+func toFS(doms []xen.Domain) []model.Domain {
+	out := make([]model.Domain, len(doms))
 	for i, d := range doms {
-		out[i] = fs.Domain{Name: d.Name, ID: d.ID, State: d.State}
+		out[i] = model.Domain{Name: d.Name, ID: d.ID, State: d.State}
 	}
 	return out
 }
 
-func (x xenBackend) Using(ctx context.Context, major, minor int) ([]fs.Domain, error) {
+func (x xenBackend) Using(ctx context.Context, major, minor int) ([]model.Domain, error) {
 	doms, err := x.c.Using(ctx, xen.Device{Major: major, Minor: minor})
 	return toFS(doms), err
 }
 
-func (x xenBackend) UsingNow(ctx context.Context, major, minor int) ([]fs.Domain, error) {
+func (x xenBackend) UsingNow(ctx context.Context, major, minor int) ([]model.Domain, error) {
 	doms, err := x.c.UsingNow(ctx, xen.Device{Major: major, Minor: minor})
 	return toFS(doms), err
 }
@@ -75,15 +76,15 @@ func (x xenBackend) UsingNow(ctx context.Context, major, minor int) ([]fs.Domain
 func (x xenBackend) Pause(ctx context.Context, name string) error   { return x.c.Pause(ctx, name) }
 func (x xenBackend) Unpause(ctx context.Context, name string) error { return x.c.Unpause(ctx, name) }
 
-func (x xenBackend) Domain(ctx context.Context, name string) (fs.Domain, bool, error) {
+func (x xenBackend) Domain(ctx context.Context, name string) (model.Domain, bool, error) {
 	doms, err := x.c.Fresh(ctx)
 	if err != nil {
-		return fs.Domain{}, false, err
+		return model.Domain{}, false, err
 	}
 	for _, d := range doms {
 		if d.Name == name {
 			return toFS([]xen.Domain{d})[0], true, nil
 		}
 	}
-	return fs.Domain{}, false, nil
+	return model.Domain{}, false, nil
 }

@@ -1,4 +1,4 @@
-package fs
+package model
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/snapfs/snapfs/lvm"
+	"github.com/snapfs/snapfs/lvm/lvmtest"
 )
 
 // reportOf returns a report of one VG of n LVs, half of them origins and
@@ -18,11 +19,11 @@ func reportOf(n int) *lvm.Report {
 		origin := fmt.Sprintf("o%04d", i)
 		r.LVs = append(r.LVs, lvm.LV{
 			Name: origin, VG: "bench", UUID: fmt.Sprintf("OOOOOO-%04d-0000-0000-0000-0000-000000", i),
-			Path: "/dev/bench/" + origin, Attr: mustAttr("owi-a-s---"), Size: 4 << 20, Time: created,
+			Path: "/dev/bench/" + origin, Attr: lvmtest.MustAttr("owi-a-s---"), Size: 4 << 20, Time: created,
 			KernelMajor: 254, KernelMinor: 2 * i, SegType: "linear", Segments: 1,
 		}, lvm.LV{
 			Name: fmt.Sprintf("s%04d", i), VG: "bench", UUID: fmt.Sprintf("SSSSSS-%04d-0000-0000-0000-0000-000000", i),
-			Path: fmt.Sprintf("/dev/bench/s%04d", i), Attr: mustAttr("swi-a-s---"), Origin: origin,
+			Path: fmt.Sprintf("/dev/bench/s%04d", i), Attr: lvmtest.MustAttr("swi-a-s---"), Origin: origin,
 			Size: 4 << 20, OriginSize: 4 << 20, SnapPercent: lvm.Percent{Hundredths: 62, Valid: true},
 			ChunkSize: 4096, Time: created, KernelMajor: 254, KernelMinor: 2*i + 1, SegType: "linear", Segments: 1,
 		})
@@ -51,7 +52,7 @@ func BenchmarkRenderStatus(b *testing.B) {
 	if e == nil {
 		b.Fatal("no snapshot s0499 in the model")
 	}
-	live := cowStatus(lvm.Target{Type: "snapshot", Params: "208/8192 16"}, e.LV.Size)
+	live := COWStatus(lvm.Target{Type: "snapshot", Params: "208/8192 16"}, e.LV.Size)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		renderText(snapshotFields(e, live, false, nil))
@@ -69,17 +70,18 @@ func BenchmarkSnapshotDirSizes(b *testing.B) {
 	dm := &countingDM{targets: map[string][]lvm.Target{
 		lvm.DMName("bench", "s0499"): {{Type: "snapshot", Params: "208/8192 16"}},
 	}}
-	f := New(nil, dm, nil, Options{})
+	sizeDM := NewStatusCache(dm, SizeStatusAge)
 	// Past the cache's age at every listing, as in a walk of many
 	// snapshots.
 	now := time.Unix(0, 0)
-	f.sizeDM.(*statusCache).now = func() time.Time { return now }
+	sizeDM.(*statusCache).now = func() time.Time { return now }
+	noDomains := func(*LVEntry) []Domain { return nil }
 	files := []string{"allocated", "domu", "origin", "state", "status", "status.json"}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		now = now.Add(time.Second)
 		for _, name := range files {
-			if _, err := f.lvRenderer(e.LV.UUID, name)(t, f.sizeDM); err != nil {
+			if _, err := RenderLVFile(e, name, sizeDM, noDomains); err != nil {
 				b.Fatal(err)
 			}
 		}

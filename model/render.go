@@ -1,4 +1,4 @@
-package fs
+package model
 
 import (
 	"bytes"
@@ -129,9 +129,9 @@ func vgFields(v *VGEntry) []field {
 	}
 }
 
-// lvPath is the LV's device path, which LVM leaves empty for hidden LVs (a
+// LVPath is the LV's device path, which LVM leaves empty for hidden LVs (a
 // merging snapshot).
-func lvPath(e *LVEntry) string {
+func LVPath(e *LVEntry) string {
 	if e.LV.Path != "" {
 		return e.LV.Path
 	}
@@ -143,7 +143,7 @@ func originFields(e *LVEntry, open bool, doms []Domain) []field {
 		str("name", e.LV.Name),
 		str("vg", e.LV.VG),
 		str("uuid", e.LV.UUID),
-		str("path", lvPath(e)),
+		str("path", LVPath(e)),
 		timestamp("created", e.LV.Time),
 		str("type", lvType(e)),
 		yesno("active", e.LV.Attr.Active()),
@@ -174,7 +174,7 @@ func lvType(e *LVEntry) string {
 // originName is what a snapshot's origin file shows: VG/ORIGIN.
 func originName(e *LVEntry) string { return e.LV.VG + "/" + e.LV.Origin }
 
-func snapshotFields(e *LVEntry, s liveStatus, open bool, doms []Domain) []field {
+func snapshotFields(e *LVEntry, s LiveStatus, open bool, doms []Domain) []field {
 	size, cowSize, chunk := e.LV.OriginSize, e.LV.Size, e.LV.ChunkSize
 	if e.IsThin() {
 		// A thin snapshot has no COW store of its own: it shows its own size,
@@ -189,10 +189,10 @@ func snapshotFields(e *LVEntry, s liveStatus, open bool, doms []Domain) []field 
 		str("vg", e.LV.VG),
 		str("origin", originName(e)),
 		str("uuid", e.LV.UUID),
-		str("path", lvPath(e)),
+		str("path", LVPath(e)),
 		timestamp("created", e.LV.Time),
 		str("state", s.State),
-		yesno("active", s.State != stateInactive && s.State != stateMergePending && e.LV.Attr.Active()),
+		yesno("active", s.State != StateInactive && s.State != StateMergePending && e.LV.Attr.Active()),
 		yesno("open", open),
 		num("size", size),
 		num("cow_size", cowSize),
@@ -203,7 +203,7 @@ func snapshotFields(e *LVEntry, s liveStatus, open bool, doms []Domain) []field 
 		fields = append(fields, field{"cow_used", "-", nil})
 	}
 	fields = append(fields, pct("allocated", s.Allocated), num("chunk_size", chunk))
-	if s.State == stateMerging {
+	if s.State == StateMerging {
 		fields = append(fields, pct("merge_progress", s.MergeProgress))
 	}
 	return append(fields, str("domu", domuText(doms)))
@@ -211,9 +211,51 @@ func snapshotFields(e *LVEntry, s liveStatus, open bool, doms []Domain) []field 
 
 // allocatedFile renders the allocated file: Snap% with two decimals, or an
 // empty line when LVM would show none (an inactive snapshot).
-func allocatedFile(s liveStatus) []byte {
+func allocatedFile(s LiveStatus) []byte {
 	if !s.Allocated.Valid {
 		return []byte("\n")
 	}
 	return []byte(formatPercent(s.Allocated) + "\n")
+}
+
+// RenderVGFile renders file name (status or status.json) of VG v's
+// directory.
+func RenderVGFile(name string, v *VGEntry) []byte {
+	fields := vgFields(v)
+	if name == "status.json" {
+		return renderJSON(fields)
+	}
+	return renderText(fields)
+}
+
+// RenderLVFile renders file name of LV e's directory from the model, the
+// live status of dm (nil: the report's), and domains, the Xen domains using
+// an LV, which it asks only for the files that show them.
+func RenderLVFile(e *LVEntry, name string, dm DeviceMapper, domains func(*LVEntry) []Domain) ([]byte, error) {
+	if !e.IsSnapshot() {
+		switch name {
+		case "domu":
+			return domuFile(domains(e)), nil
+		case "status":
+			return renderText(originFields(e, IsOpen(dm, e), domains(e))), nil
+		case "status.json":
+			return renderJSON(originFields(e, IsOpen(dm, e), domains(e))), nil
+		}
+		return nil, fmt.Errorf("origin file %q: %w", name, ErrGone)
+	}
+	switch name {
+	case "origin":
+		return []byte(originName(e) + "\n"), nil
+	case "allocated":
+		return allocatedFile(SnapshotStatus(dm, e)), nil
+	case "state":
+		return []byte(SnapshotStatus(dm, e).State + "\n"), nil
+	case "domu":
+		return domuFile(domains(e)), nil
+	case "status":
+		return renderText(snapshotFields(e, SnapshotStatus(dm, e), IsOpen(dm, e), domains(e))), nil
+	case "status.json":
+		return renderJSON(snapshotFields(e, SnapshotStatus(dm, e), IsOpen(dm, e), domains(e))), nil
+	}
+	return nil, fmt.Errorf("snapshot file %q: %w", name, ErrGone)
 }

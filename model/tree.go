@@ -1,4 +1,4 @@
-package fs
+package model
 
 import (
 	"fmt"
@@ -11,13 +11,13 @@ import (
 // named like one of them is left out of the listing, and mkdir of such a name
 // is EEXIST.
 var (
-	vgFiles       = []string{"status", "status.json"}
-	originFiles   = []string{"domu", "status", "status.json"}
-	snapshotFiles = []string{"allocated", "ctl", "domu", "origin", "state", "status", "status.json"}
-	// reservedSnapshotNames are the other fixed names of a snapshot
+	VGFiles       = []string{"status", "status.json"}
+	OriginFiles   = []string{"domu", "status", "status.json"}
+	SnapshotFiles = []string{"allocated", "ctl", "domu", "origin", "state", "status", "status.json"}
+	// ReservedSnapshotNames are the other fixed names of a snapshot
 	// directory: its block device (image) and its filesystem (files/), which
 	// are not rendered files.
-	reservedSnapshotNames = []string{"files", "image"}
+	ReservedSnapshotNames = []string{"files", "image"}
 )
 
 // Tree is the pure model of what snapfs shows, built from one LVM report. It
@@ -79,9 +79,9 @@ func (e *LVEntry) Child(name string) *LVEntry {
 // FileNames are the fixed file names of this LV's directory.
 func (e *LVEntry) FileNames() []string {
 	if e.IsSnapshot() {
-		return snapshotFiles
+		return SnapshotFiles
 	}
-	return originFiles
+	return OriginFiles
 }
 
 // Pool returns the thin pool of a thin volume, or nil.
@@ -107,11 +107,17 @@ func (v *VGEntry) Origin(name string) *LVEntry {
 	return nil
 }
 
+// LVByName returns the LV of the VG with that name, shown or not, or nil.
+func (v *VGEntry) LVByName(name string) *LVEntry { return v.lvByName[name] }
+
+// Report is the LVM report the model of the VG was built from.
+func (v *VGEntry) Report() *lvm.Report { return v.report }
+
 // HasLV tells whether the VG has an LV of that name, shown or not.
 func (v *VGEntry) HasLV(name string) bool { _, ok := v.lvByName[name]; return ok }
 
-// isFixedName tells whether name is one of the fixed names of a level.
-func isFixedName(name string, names ...[]string) bool {
+// IsFixedName tells whether name is one of the fixed names of a level.
+func IsFixedName(name string, names ...[]string) bool {
 	for _, list := range names {
 		for _, n := range list {
 			if n == name {
@@ -193,7 +199,7 @@ func BuildTree(r *lvm.Report, vgs []string) *Tree {
 		// but the walk below only reaches what hangs from a shown origin.
 		kept := v.Origins[:0]
 		for _, o := range v.Origins {
-			if isFixedName(o.LV.Name, vgFiles) {
+			if IsFixedName(o.LV.Name, VGFiles) {
 				t.Hidden = append(t.Hidden, v.VG.Name+"/"+o.LV.Name)
 				continue
 			}
@@ -212,7 +218,7 @@ func (t *Tree) adopt(e *LVEntry, count *int) {
 	files := e.FileNames()
 	kept := e.Snaps[:0]
 	for _, s := range e.Snaps {
-		if isFixedName(s.LV.Name, files, reservedFor(e)) {
+		if IsFixedName(s.LV.Name, files, ReservedFor(e)) {
 			t.Hidden = append(t.Hidden, s.VG.VG.Name+"/"+s.LV.Name)
 			continue
 		}
@@ -223,10 +229,10 @@ func (t *Tree) adopt(e *LVEntry, count *int) {
 	e.Snaps = kept
 }
 
-// reservedFor returns the names reserved in e's directory besides its files.
-func reservedFor(e *LVEntry) []string {
+// ReservedFor returns the names reserved in e's directory besides its files.
+func ReservedFor(e *LVEntry) []string {
 	if e.IsSnapshot() {
-		return reservedSnapshotNames
+		return ReservedSnapshotNames
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package fs
+package model
 
 import (
 	"fmt"
@@ -36,7 +36,7 @@ func (d *countingDM) Status(name string) (*lvm.DeviceStatus, error) {
 func TestStatusCacheOneReadPerDeviceAndAge(t *testing.T) {
 	snap := []lvm.Target{{Type: "snapshot", Params: "16/4096 16"}}
 	dm := &countingDM{targets: map[string][]lvm.Target{"vg-s": snap}}
-	c := newStatusCache(dm, 100*time.Millisecond).(*statusCache)
+	c := NewStatusCache(dm, 100*time.Millisecond).(*statusCache)
 	now := time.Unix(1000, 0)
 	c.now = func() time.Time { return now }
 
@@ -80,26 +80,26 @@ func TestStatusCacheOneReadPerDeviceAndAge(t *testing.T) {
 
 // Where Status does not answer, the targets still come from TableStatus;
 // where the DeviceMapper has no Status at all, Status is an error, as
-// isOpen expects (it then takes the report's open flag).
+// IsOpen expects (it then takes the report's open flag).
 func TestStatusCacheWithoutStatus(t *testing.T) {
 	snap := []lvm.Target{{Type: "snapshot", Params: "16/4096 16"}}
 	dm := &countingDM{targets: map[string][]lvm.Target{"vg-s": snap}, noStatus: true}
-	c := newStatusCache(dm, time.Hour)
+	c := NewStatusCache(dm, time.Hour)
 	if got, err := c.TableStatus("vg-s"); err != nil || len(got) != 1 {
 		t.Errorf("TableStatus where Status fails = %v, %v", got, err)
 	}
-	if _, err := c.(deviceStatuser).Status("vg-s"); err == nil {
+	if _, err := c.(DeviceStatuser).Status("vg-s"); err == nil {
 		t.Error("Status where the DeviceMapper's fails: no error")
 	}
 
-	only := newStatusCache(onlyTables{targets: dm.targets}, time.Hour)
+	only := NewStatusCache(onlyTables{targets: dm.targets}, time.Hour)
 	if got, err := only.TableStatus("vg-s"); err != nil || len(got) != 1 {
 		t.Errorf("TableStatus without Status = %v, %v", got, err)
 	}
-	if _, err := only.(deviceStatuser).Status("vg-s"); err == nil {
+	if _, err := only.(DeviceStatuser).Status("vg-s"); err == nil {
 		t.Error("Status without a Status behind: no error")
 	}
-	if newStatusCache(nil, time.Hour) != nil {
+	if NewStatusCache(nil, time.Hour) != nil {
 		t.Error("a cache of no DeviceMapper is not nil")
 	}
 }

@@ -1,4 +1,4 @@
-package fs
+package model
 
 import (
 	"errors"
@@ -8,16 +8,16 @@ import (
 	"github.com/snapfs/snapfs/lvm"
 )
 
-// sizeStatusAge is how long the status of a device-mapper device read for
+// SizeStatusAge is how long the status of a device-mapper device read for
 // the size of a status file serves other sizes. A directory listing
 // (READDIRPLUS) tells the size of each of a snapshot's status files, and
 // most of them come from the same DM_TABLE_STATUS; with this they cost one
 // ioctl instead of six. Content is never rendered from it: open reads
 // device-mapper anew.
-const sizeStatusAge = 100 * time.Millisecond
+const SizeStatusAge = 100 * time.Millisecond
 
 // statusCache is a DeviceMapper that answers from one DM_TABLE_STATUS per
-// device and sizeStatusAge: TableStatus and Status (the open count) of a
+// device and SizeStatusAge: TableStatus and Status (the open count) of a
 // device read together cost one ioctl.
 type statusCache struct {
 	dm  DeviceMapper
@@ -36,8 +36,8 @@ type cachedStatus struct {
 	tErr    error
 }
 
-// newStatusCache returns dm behind a cache of age, or nil when dm is nil.
-func newStatusCache(dm DeviceMapper, age time.Duration) DeviceMapper {
+// NewStatusCache returns dm behind a cache of age, or nil when dm is nil.
+func NewStatusCache(dm DeviceMapper, age time.Duration) DeviceMapper {
 	if dm == nil {
 		return nil
 	}
@@ -73,7 +73,7 @@ func (c *statusCache) read(name string) cachedStatus {
 		return e
 	}
 	e = cachedStatus{at: now, stErr: errNoDeviceStatus}
-	if ds, ok := c.dm.(deviceStatuser); ok {
+	if ds, ok := c.dm.(DeviceStatuser); ok {
 		e.st, e.stErr = ds.Status(name)
 	}
 	if e.stErr == nil {

@@ -1,4 +1,4 @@
-package fs
+package model
 
 import (
 	"bufio"
@@ -9,11 +9,12 @@ import (
 	"testing"
 
 	"github.com/snapfs/snapfs/lvm"
+	"github.com/snapfs/snapfs/lvm/lvmtest"
 )
 
 // recorded loads a report recorded from real LVM (testdata/lvm/report) with
 // the `dmsetup status` taken at the same moment, served as device-mapper.
-func recorded(t *testing.T, name string) (*lvm.Report, *fakeDM, map[string]map[string]string) {
+func recorded(t *testing.T, name string) (*lvm.Report, *lvmtest.DM, map[string]map[string]string) {
 	t.Helper()
 	dir := filepath.Join("..", "testdata", "lvm", "report")
 	f, err := os.Open(filepath.Join(dir, name+".json"))
@@ -25,7 +26,7 @@ func recorded(t *testing.T, name string) (*lvm.Report, *fakeDM, map[string]map[s
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	dm := &fakeDM{tables: map[string][]lvm.Target{}}
+	dm := &lvmtest.DM{Tables: map[string][]lvm.Target{}}
 	status, err := os.ReadFile(filepath.Join(dir, name+".dmsetup"))
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +41,7 @@ func recorded(t *testing.T, name string) (*lvm.Report, *fakeDM, map[string]map[s
 		if len(fields) == 4 {
 			params = strings.TrimSpace(fields[3])
 		}
-		dm.tables[dev] = append(dm.tables[dev], lvm.Target{Type: fields[2], Params: params})
+		dm.Tables[dev] = append(dm.Tables[dev], lvm.Target{Type: fields[2], Params: params})
 	}
 	return r, dm, recordedLVs(t, filepath.Join(dir, name+".lvs"))
 }
@@ -76,7 +77,7 @@ func outline(dm DeviceMapper, t *Tree) string {
 	walk = func(e *LVEntry) {
 		b.WriteString(e.String())
 		if e.IsSnapshot() {
-			b.WriteString(" " + snapshotStatus(dm, e).State)
+			b.WriteString(" " + SnapshotStatus(dm, e).State)
 		}
 		b.WriteString("\n")
 		for _, s := range e.Snaps {
@@ -138,10 +139,10 @@ func TestRecordedMergePending(t *testing.T) {
 					continue
 				}
 				found++
-				if got := snapshotStatus(dm, e).State; got != stateMergePending {
+				if got := SnapshotStatus(dm, e).State; got != StateMergePending {
 					t.Errorf("%s: state %s, want merge-pending", e, got)
 				}
-				if got := reportStatus(e).State; got != stateMergePending {
+				if got := reportStatus(e).State; got != StateMergePending {
 					t.Errorf("%s: state from the report %s, want merge-pending", e, got)
 				}
 			}
@@ -173,7 +174,7 @@ func TestAllocatedMatchesLVS(t *testing.T) {
 				if e.IsThin() {
 					want = rec["DATA_PERCENT"]
 				}
-				s := snapshotStatus(dm, e)
+				s := SnapshotStatus(dm, e)
 				if want == "" {
 					if s.Allocated.Valid {
 						t.Errorf("%s: allocated %s, lvs shows none", e, formatPercent(s.Allocated))
@@ -182,7 +183,7 @@ func TestAllocatedMatchesLVS(t *testing.T) {
 				}
 				for _, src := range []struct {
 					from string
-					s    liveStatus
+					s    LiveStatus
 				}{{"device-mapper", s}, {"the report", reportStatus(e)}} {
 					got := strings.TrimSpace(string(allocatedFile(src.s)))
 					if got == want {
@@ -190,7 +191,7 @@ func TestAllocatedMatchesLVS(t *testing.T) {
 					}
 					// A running merge moves between the recordings of
 					// lvs, dmsetup and the report, taken moments apart.
-					if w, err := lvm.ParsePercent(want); s.State == stateMerging && err == nil &&
+					if w, err := lvm.ParsePercent(want); s.State == StateMerging && err == nil &&
 						src.s.Allocated.Valid && abs(src.s.Allocated.Hundredths-w.Hundredths) <= 50 {
 						continue
 					}
@@ -207,11 +208,11 @@ func TestAllocatedMatchesLVS(t *testing.T) {
 
 // An LV named like a fixed file is left out, once, at every level.
 func TestFixedNamesLeftOut(t *testing.T) {
-	f := newFakeLVM()
-	f.add(lvm.LV{Name: "status.json", VG: "vg", Attr: mustAttr("swi-a-s---"), Origin: "web"})
-	f.add(lvm.LV{Name: "ctl", VG: "vg", Attr: mustAttr("swi-a-s---"), Origin: "web"})
-	f.add(lvm.LV{Name: "origin", VG: "vg", Attr: mustAttr("Vwi---tz-k"), Origin: "dbsnap", PoolLV: "pool"})
-	f.add(lvm.LV{Name: "files", VG: "vg", Attr: mustAttr("Vwi---tz-k"), Origin: "dbsnap", PoolLV: "pool"})
+	f := lvmtest.New()
+	f.Add(lvm.LV{Name: "status.json", VG: "vg", Attr: lvmtest.MustAttr("swi-a-s---"), Origin: "web"})
+	f.Add(lvm.LV{Name: "ctl", VG: "vg", Attr: lvmtest.MustAttr("swi-a-s---"), Origin: "web"})
+	f.Add(lvm.LV{Name: "origin", VG: "vg", Attr: lvmtest.MustAttr("Vwi---tz-k"), Origin: "dbsnap", PoolLV: "pool"})
+	f.Add(lvm.LV{Name: "files", VG: "vg", Attr: lvmtest.MustAttr("Vwi---tz-k"), Origin: "dbsnap", PoolLV: "pool"})
 	r, err := f.Report(t.Context(), nil)
 	if err != nil {
 		t.Fatal(err)

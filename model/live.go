@@ -1,4 +1,4 @@
-package fs
+package model
 
 import (
 	"errors"
@@ -8,26 +8,26 @@ import (
 
 // Snapshot states, as the state file shows them.
 const (
-	stateActive       = "active"
-	stateInactive     = "inactive"
-	stateMerging      = "merging"
-	stateMergePending = "merge-pending"
-	stateMergeFailed  = "merge-failed"
-	stateInvalid      = "invalid"
+	StateActive       = "active"
+	StateInactive     = "inactive"
+	StateMerging      = "merging"
+	StateMergePending = "merge-pending"
+	StateMergeFailed  = "merge-failed"
+	StateInvalid      = "invalid"
 )
 
-// liveStatus is what a snapshot's files show of its device: read from
+// LiveStatus is what a snapshot's files show of its device: read from
 // device-mapper when the files are opened, so reading them spawns no process.
-type liveStatus struct {
+type LiveStatus struct {
 	State         string
 	Allocated     lvm.Percent // unset when LVM would show none (inactive)
 	CowUsed       uint64      // bytes; meaningful when Allocated is set
 	MergeProgress lvm.Percent // set while merging
 }
 
-// snapshotStatus reads the live status of snapshot e. dm may be nil (no
+// SnapshotStatus reads the live status of snapshot e. dm may be nil (no
 // /dev/mapper/control): the report's values are used then.
-func snapshotStatus(dm DeviceMapper, e *LVEntry) liveStatus {
+func SnapshotStatus(dm DeviceMapper, e *LVEntry) LiveStatus {
 	if dm == nil {
 		return reportStatus(e)
 	}
@@ -41,20 +41,20 @@ func snapshotStatus(dm DeviceMapper, e *LVEntry) liveStatus {
 			if err != nil && !errors.Is(err, lvm.ErrNotFound) {
 				return reportStatus(e)
 			}
-			return liveStatus{State: stateInactive}
+			return LiveStatus{State: StateInactive}
 		}
-		return cowStatus(targets[0], e.LV.Size)
+		return COWStatus(targets[0], e.LV.Size)
 	}
 	if e.IsMerging() {
 		// A thin snapshot merges when its origin is next activated.
-		return liveStatus{State: stateMergePending}
+		return LiveStatus{State: StateMergePending}
 	}
 	targets, err := dm.TableStatus(lvm.DMName(vg, e.LV.Name))
 	if err != nil || len(targets) == 0 {
 		if err != nil && !errors.Is(err, lvm.ErrNotFound) {
 			return reportStatus(e)
 		}
-		return liveStatus{State: stateInactive}
+		return LiveStatus{State: StateInactive}
 	}
 	chunk := uint64(0)
 	if pool := e.Pool(); pool != nil {
@@ -63,35 +63,35 @@ func snapshotStatus(dm DeviceMapper, e *LVEntry) liveStatus {
 	return thinStatus(targets[0], e.LV.Size, chunk)
 }
 
-// cowStatus interprets a snapshot target's status line.
-func cowStatus(t lvm.Target, cowSize uint64) liveStatus {
+// COWStatus interprets a snapshot target's status line.
+func COWStatus(t lvm.Target, cowSize uint64) LiveStatus {
 	if t.Type != "snapshot" {
-		return liveStatus{State: stateActive}
+		return LiveStatus{State: StateActive}
 	}
 	s, err := lvm.ParseSnapshotStatus(t.Params)
 	if err != nil {
-		return liveStatus{State: stateActive}
+		return LiveStatus{State: StateActive}
 	}
 	switch {
 	case s.Invalid || s.Overflow:
-		return liveStatus{State: stateInvalid, Allocated: lvm.Percent{Hundredths: 10000, Valid: true}, CowUsed: cowSize}
+		return LiveStatus{State: StateInvalid, Allocated: lvm.Percent{Hundredths: 10000, Valid: true}, CowUsed: cowSize}
 	case s.MergeFailed:
-		return liveStatus{State: stateMergeFailed}
+		return LiveStatus{State: StateMergeFailed}
 	}
-	return liveStatus{State: stateActive, Allocated: s.Percent(), CowUsed: s.UsedBytes()}
+	return LiveStatus{State: StateActive, Allocated: s.Percent(), CowUsed: s.UsedBytes()}
 }
 
 // cowMergeStatus tells merging from merge-pending: while LVM merges, the
 // origin's table is a snapshot-merge target whose allocation counts down;
 // while the merge is delayed (origin or snapshot open, or origin inactive) it
 // is not.
-func cowMergeStatus(dm DeviceMapper, vg string, e *LVEntry) liveStatus {
+func cowMergeStatus(dm DeviceMapper, vg string, e *LVEntry) LiveStatus {
 	targets, err := dm.TableStatus(lvm.DMName(vg, e.LV.Origin))
 	if err != nil || len(targets) == 0 || targets[0].Type != "snapshot-merge" {
 		// Delayed: the snapshot still has its own device and allocation.
-		s := liveStatus{State: stateMergePending}
+		s := LiveStatus{State: StateMergePending}
 		if own, err := dm.TableStatus(lvm.DMName(vg, e.LV.Name)); err == nil && len(own) > 0 {
-			if st := cowStatus(own[0], e.LV.Size); st.State == stateActive {
+			if st := COWStatus(own[0], e.LV.Size); st.State == StateActive {
 				s.Allocated, s.CowUsed = st.Allocated, st.CowUsed
 			}
 		}
@@ -99,13 +99,13 @@ func cowMergeStatus(dm DeviceMapper, vg string, e *LVEntry) liveStatus {
 	}
 	s, err := lvm.ParseSnapshotStatus(targets[0].Params)
 	if err != nil {
-		return liveStatus{State: stateMerging}
+		return LiveStatus{State: StateMerging}
 	}
 	if s.MergeFailed {
-		return liveStatus{State: stateMergeFailed}
+		return LiveStatus{State: StateMergeFailed}
 	}
-	return liveStatus{
-		State:         stateMerging,
+	return LiveStatus{
+		State:         StateMerging,
 		Allocated:     s.Percent(),
 		CowUsed:       s.UsedBytes(),
 		MergeProgress: s.MergeProgress(),
@@ -114,23 +114,23 @@ func cowMergeStatus(dm DeviceMapper, vg string, e *LVEntry) liveStatus {
 
 // thinStatus interprets a thin target's status line: mapped sectors against
 // the volume's size, as lvs shows Data%.
-func thinStatus(t lvm.Target, size, poolChunk uint64) liveStatus {
+func thinStatus(t lvm.Target, size, poolChunk uint64) LiveStatus {
 	if t.Type != "thin" {
-		return liveStatus{State: stateActive}
+		return LiveStatus{State: StateActive}
 	}
 	s, err := lvm.ParseThinStatus(t.Params)
 	if err != nil {
-		return liveStatus{State: stateActive}
+		return LiveStatus{State: StateActive}
 	}
 	if s.Fail || s.Error {
-		return liveStatus{State: stateInvalid}
+		return LiveStatus{State: StateInvalid}
 	}
-	return liveStatus{State: stateActive, Allocated: s.Percent(size, poolChunk), CowUsed: s.UsedBytes()}
+	return LiveStatus{State: StateActive, Allocated: s.Percent(size, poolChunk), CowUsed: s.UsedBytes()}
 }
 
 // reportStatus derives the status from the LVM report alone, for hosts where
 // device-mapper cannot be read directly.
-func reportStatus(e *LVEntry) liveStatus {
+func reportStatus(e *LVEntry) LiveStatus {
 	lv := &e.LV
 	state := e.VG.report.SnapshotState(lv)
 	pct := lv.SnapPercent
@@ -142,7 +142,7 @@ func reportStatus(e *LVEntry) liveStatus {
 			pct = o.SnapPercent
 		}
 	}
-	s := liveStatus{State: state.String(), Allocated: pct}
+	s := LiveStatus{State: state.String(), Allocated: pct}
 	if pct.Valid {
 		s.CowUsed = uint64(float64(lv.Size) * float64(pct.Hundredths) / 10000)
 	}
@@ -157,11 +157,11 @@ func reportStatus(e *LVEntry) liveStatus {
 	return s
 }
 
-// isOpen tells whether e's device is open (mounted, held by a process or a
+// IsOpen tells whether e's device is open (mounted, held by a process or a
 // domain), as lv_device_open: from device-mapper's open count when it can
 // be read, so that it is live like the other status; else from the report.
-func isOpen(dm DeviceMapper, e *LVEntry) bool {
-	if dm, ok := dm.(deviceStatuser); ok && hasDevice(e) {
+func IsOpen(dm DeviceMapper, e *LVEntry) bool {
+	if dm, ok := dm.(DeviceStatuser); ok && HasDevice(e) {
 		if st, err := dm.Status(lvm.DMName(e.LV.VG, e.LV.Name)); err == nil {
 			return st.OpenCount > 0
 		}
