@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moby/sys/mountinfo"
 )
 
 // buildDir is where e2e.TestVM built snapfs and the man pages on the host
@@ -290,13 +292,13 @@ func snapfsPIDs(mnt string) []int {
 // mountCount says how often dir is a mount point.
 func mountCount(t *testing.T, dir string) int {
 	t.Helper()
-	n := 0
-	for _, line := range strings.Split(readFile(t, "/proc/self/mountinfo"), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
-			n++
-		}
+	mounts, err := mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
+		return m.Mountpoint != dir, false
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return n
+	return len(mounts)
 }
 
 // checkDaemon checks the daemon a mount helper left: exactly one, in its
@@ -634,7 +636,11 @@ func TestSystemdUnit(t *testing.T) {
 	dropIn := filepath.Join(dir, "mountpoint.conf")
 	writeFile(t, dropIn, "[Service]\nEnvironment=SNAPFS_MOUNTPOINT="+mnt+"\n")
 
-	if !strings.Contains(readFile(t, "/proc/self/mountinfo"), " - cgroup2 ") {
+	cgroup2, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cgroup2) == 0 {
 		mustSh(t, "mount -t cgroup2 cgroup2 /sys/fs/cgroup")
 	}
 	// Its log goes to its journal and the kernel's, not on the console.

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moby/sys/mountinfo"
 )
 
 // daemon is one running snapfs.
@@ -110,16 +112,8 @@ func (d *daemon) stop(t *testing.T) {
 func (d *daemon) path(p string) string { return filepath.Join(d.mnt, p) }
 
 func isMounted(dir string) bool {
-	b, err := os.ReadFile("/proc/mounts")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 1 && f[1] == dir {
-			return true
-		}
-	}
-	return false
+	mounts, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(dir))
+	return err == nil && len(mounts) > 0
 }
 
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
