@@ -21,7 +21,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"flag"
@@ -39,6 +38,7 @@ import (
 	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/moby/sys/mountinfo"
 
 	snapfs "github.com/snapfs/snapfs/fs"
 )
@@ -908,19 +908,10 @@ func readFile(path string) []byte {
 	return data
 }
 
-// mounted reports whether path is a mount point of snapfs.
+// mounted reports whether path is a mount point of snapfs: a FUSE mount.
 func mounted(path string) bool {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) > 4 && fields[4] == path && strings.Contains(s.Text(), "fuse") {
-			return true
-		}
-	}
-	return false
+	mounts, err := mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
+		return m.Mountpoint != path || !strings.HasPrefix(m.FSType, "fuse"), false
+	})
+	return err == nil && len(mounts) > 0
 }
