@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -54,16 +55,14 @@ func ext4Image(t *testing.T) string {
 
 func isMountPoint(t *testing.T, dir string) (bool, string) {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/mounts")
+	mounts, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 3 && f[1] == dir {
-			return true, f[3]
-		}
+	if len(mounts) == 0 {
+		return false, ""
 	}
-	return false, ""
+	return true, mounts[0].Options
 }
 
 // A loop device attached read-only carries a filesystem that mounts

@@ -1,94 +1,34 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
 // fsType is the type snapfs's mounts have in /proc/self/mountinfo.
 const fsType = "fuse.snapfs"
 
-// mountEntry is one line of /proc/self/mountinfo.
-type mountEntry struct {
-	MountPoint string
-	FSType     string
-	Source     string
-}
-
-// parseMountinfo reads /proc/PID/mountinfo (proc(5)): the fifth field is the
-// mount point, and the file system type and source follow the "-"
-// separator after the optional fields.
-func parseMountinfo(r io.Reader) ([]mountEntry, error) {
-	var entries []mountEntry
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		sep := -1
-		for i := 6; i < len(fields); i++ {
-			if fields[i] == "-" {
-				sep = i
-				break
-			}
-		}
-		if len(fields) < 5 || sep < 0 || sep+2 >= len(fields) {
-			return nil, fmt.Errorf("mountinfo: malformed line %q", sc.Text())
-		}
-		entries = append(entries, mountEntry{
-			MountPoint: unescapeMountinfo(fields[4]),
-			FSType:     unescapeMountinfo(fields[sep+1]),
-			Source:     unescapeMountinfo(fields[sep+2]),
-		})
-	}
-	return entries, sc.Err()
-}
-
-// unescapeMountinfo undoes the kernel's octal escapes of space, tab,
-// newline and backslash (\040, \011, \012, \134).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(c byte) bool { return c >= '0' && c <= '7' }
-
-// topMount returns the mount on top at dir, the last one listed there.
-func topMount(entries []mountEntry, dir string) (mountEntry, bool) {
+// topMount returns the mount on top at dir: the last one listed there,
+// since /proc/self/mountinfo lists a mount after the one it covers.
+func topMount(entries []*mountinfo.Info, dir string) (*mountinfo.Info, bool) {
 	for i := len(entries) - 1; i >= 0; i-- {
-		if entries[i].MountPoint == dir {
+		if entries[i].Mountpoint == dir {
 			return entries[i], true
 		}
 	}
-	return mountEntry{}, false
+	return nil, false
 }
 
-func readMountinfo() ([]mountEntry, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return parseMountinfo(f)
+// readMountinfo lists the mounts of snapfs's mount namespace, in the order
+// of /proc/self/mountinfo.
+func readMountinfo() ([]*mountinfo.Info, error) {
+	return mountinfo.GetMounts(nil)
 }
 
 // resolveMountpoint makes dir absolute and resolves symbolic links, as the

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/moby/sys/mountinfo"
 
 	"github.com/snapfs/snapfs/fs"
 )
@@ -44,13 +45,15 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func TestParseMountinfo(t *testing.T) {
+// topMount finds the mount on top at a mount point, here in a recorded
+// mountinfo with a stale snapfs mount whose path has a space in it.
+func TestTopMount(t *testing.T) {
 	f, err := os.Open(filepath.Join("..", "..", "testdata", "mountinfo", "stale-snapfs"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	entries, err := parseMountinfo(f)
+	entries, err := mountinfo.GetMountsFromReader(f, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,22 +67,14 @@ func TestParseMountinfo(t *testing.T) {
 	if _, ok := topMount(entries, "/tmp/stale test"); ok {
 		t.Error("a directory that is no mount point is found")
 	}
-	if _, err := parseMountinfo(strings.NewReader("36 35 98:0 /mnt1 /mnt2 rw\n")); err == nil {
-		t.Error("a line without the separator is accepted")
+	// Stacked mounts: the one listed last covers the others.
+	stacked := []*mountinfo.Info{
+		{Mountpoint: "/srv/snapfs", FSType: "fuse.snapfs", Source: "old"},
+		{Mountpoint: "/srv", FSType: "tmpfs"},
+		{Mountpoint: "/srv/snapfs", FSType: "fuse.snapfs", Source: "new"},
 	}
-}
-
-func TestUnescapeMountinfo(t *testing.T) {
-	for in, want := range map[string]string{
-		`/srv/snapfs`:          "/srv/snapfs",
-		`/mnt/a\040b`:          "/mnt/a b",
-		`/mnt/tab\011nl\012`:   "/mnt/tab\tnl\n",
-		`/mnt/back\134slash`:   `/mnt/back\slash`,
-		`/mnt/not\08escape\04`: `/mnt/not\08escape\04`,
-	} {
-		if got := unescapeMountinfo(in); got != want {
-			t.Errorf("unescapeMountinfo(%q) = %q, want %q", in, got, want)
-		}
+	if m, ok := topMount(stacked, "/srv/snapfs"); !ok || m.Source != "new" {
+		t.Errorf("stacked mounts: %+v %v, want the last one", m, ok)
 	}
 }
 

@@ -17,39 +17,41 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moby/sys/mountinfo"
 )
 
 const backupConfig = baseConfig + "files_idle = \"3s\"\n"
 
-// mountsUnder lists the mount points below dir, from /proc/mounts.
+// mountsUnder lists the mount points below dir.
 func mountsUnder(t *testing.T, dir string) []string {
 	t.Helper()
-	b, err := os.ReadFile("/proc/mounts")
+	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
-			out = append(out, f[1])
+	for _, m := range mounts {
+		if m.Mountpoint != dir {
+			out = append(out, m.Mountpoint)
 		}
 	}
 	return out
 }
 
-// mountOf returns "TYPE OPTIONS" of what is mounted on dir, or "".
+// mountOf returns "TYPE OPTIONS" of what is mounted on dir, or "": the
+// options of the mount and then those of its file system, which together
+// are what /proc/mounts shows.
 func mountOf(t *testing.T, dir string) string {
 	t.Helper()
-	b, err := os.ReadFile("/proc/mounts")
+	mounts, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 3 && f[1] == dir {
-			return f[2] + " " + f[3]
-		}
+	if len(mounts) == 0 {
+		return ""
 	}
-	return ""
+	return mounts[0].FSType + " " + mounts[0].Options + "," + mounts[0].VFSOptions
 }
 
 // checkCleanExit registers, before snapfs starts, a check that runs after

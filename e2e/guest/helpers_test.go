@@ -4,12 +4,15 @@ package guest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -68,4 +71,87 @@ func mkVG(t testing.TB, name string, sizeMB int) string {
 		os.Remove("/tmp/" + name + ".pv")
 	})
 	return device
+}
+
+// sh runs one shell line, as an administrator would type it, and returns
+// its combined output and error.
+func sh(t *testing.T, line string) (string, error) {
+	t.Helper()
+	out, err := exec.Command("bash", "-c", line).CombinedOutput()
+	return string(out), err
+}
+
+func mustSh(t *testing.T, line string) string {
+	t.Helper()
+	out, err := sh(t, line)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", line, err, out)
+	}
+	return out
+}
+
+// newVG makes a VG on a fresh loop file, removed at the end of the test.
+func newVG(t *testing.T, name string, sizeMB int) {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), name+".img")
+	mustSh(t, fmt.Sprintf("truncate -s %dM %s", sizeMB, img))
+	loop := strings.TrimSpace(mustSh(t, "losetup --find --show "+img))
+	mustSh(t, fmt.Sprintf("pvcreate -qq %s && vgcreate -qq %s %s", loop, name, loop))
+	t.Cleanup(func() {
+		if out, err := sh(t, fmt.Sprintf("vgremove -qq -f %s; losetup -d %s", name, loop)); err != nil {
+			t.Logf("cleanup of %s: %v\n%s", name, err, out)
+		}
+	})
+}
+
+// lvNames lists the VG's LVs as lvs -a shows them, hidden ones included.
+func lvNames(t *testing.T, vg string) string {
+	t.Helper()
+	out := mustSh(t, "lvs -a --noheadings -o lv_name "+vg)
+	names := strings.Fields(out)
+	sort.Strings(names)
+	return strings.Join(names, " ")
+}
+
+// lvsField reads one field of one LV from lvs.
+func lvsField(t *testing.T, lv, field string, extra ...string) string {
+	t.Helper()
+	args := append([]string{"--noheadings", "-o", field}, extra...)
+	out, err := exec.Command("lvs", append(args, lv)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("lvs %s: %v\n%s", lv, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("read %s: %v", p, err)
+	}
+	return string(b)
+}
+
+func errnoOf(err error) syscall.Errno {
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return 0
+}
+
+// makeFS puts an ext4 filesystem holding a file "hello" with content on LV.
+func makeFS(t *testing.T, lv, content string) {
+	t.Helper()
+	mnt := t.TempDir()
+	mustSh(t, fmt.Sprintf("mkfs.ext4 -q -F /dev/%s && mount /dev/%s %s && echo %s > %s/hello && umount %s",
+		lv, lv, mnt, content, mnt, mnt))
+}
+
+// fileOn reads "hello" from the filesystem on LV.
+func fileOn(t *testing.T, lv string) string {
+	t.Helper()
+	mnt := t.TempDir()
+	return mustSh(t, fmt.Sprintf("mount -o ro /dev/%s %s && cat %s/hello; umount %s", lv, mnt, mnt, mnt))
 }

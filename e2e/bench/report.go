@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// ratioRow adds a row of medians and their ratio A/B, which holds when at
+// most target (enforced unless -check).
+func (b *bench) ratioRow(measure, cmdA, cmdB string, a, h []time.Duration, target float64) *row {
+	ma, mb := median(a), median(h)
+	ratio := ma.Seconds() / mb.Seconds()
+	b.rows = append(b.rows, row{
+		measure: measure,
+		a:       fmt.Sprintf("%s: %s", cmdA, ms(ma)),
+		b:       fmt.Sprintf("%s: %s", cmdB, ms(mb)),
+		ratio:   fmt.Sprintf("%.3f", ratio),
+		target:  fmt.Sprintf("≤ %g", target),
+		result:  "ok",
+	})
+	r := &b.rows[len(b.rows)-1]
+	switch {
+	case ratio <= target:
+	case b.check:
+		r.result = notEnforced
+	default:
+		b.fail(r)
+	}
+	return r
+}
+
+// notEnforced is the result of a timing ratio that missed its target under
+// -check.
+const notEnforced = "missed, not enforced"
+
+func (b *bench) fail(r *row) {
+	if !strings.HasPrefix(r.result, "MISSED") {
+		r.result = "MISSED" + strings.TrimPrefix(strings.TrimPrefix(r.result, "ok"), notEnforced)
+	}
+	b.failed = true
+}
+
+func (b *bench) print() {
+	kernel, _ := output("uname", "-r")
+	lvmVersion, _ := output("lvm", "version")
+	if f := strings.Fields(lvmVersion); len(f) >= 3 {
+		lvmVersion = f[2]
+	}
+	cpu := "?"
+	if info, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		if m := regexp.MustCompile(`(?m)^model name\s*:\s*(.*)$`).FindSubmatch(info); m != nil {
+			cpu = string(m[1])
+		}
+	}
+	fmt.Printf("\nsnapfs bench, %s: %d LVs (%d snapshots) in VG %s, %d rounds, medians\n",
+		time.Now().UTC().Format("2006-01-02"), b.lvs, b.lvs/2, vgName, b.rounds)
+	fmt.Printf("VM: %d CPUs (%s), kernel %s, lvm %s\n\n", runtime.NumCPU(), cpu, strings.TrimSpace(kernel), lvmVersion)
+	fmt.Println("| measure | A (snapfs) | B (by hand) | A/B | target | result |")
+	fmt.Println("|---|---|---|---|---|---|")
+	for _, r := range b.rows {
+		fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", r.measure, r.a, r.b, r.ratio, r.target, r.result)
+	}
+	fmt.Println()
+	for _, n := range b.notes {
+		fmt.Println("- " + n)
+	}
+	if b.check {
+		fmt.Println("- -check: timing ratios are shown, not enforced; process counts are")
+	}
+}

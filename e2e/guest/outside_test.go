@@ -1,0 +1,92 @@
+//go:build vmguest
+
+// Changes made with LVM by hand, behind snapfs's back: snapfs shows them
+// promptly, and takes snapshots made and removed by hand into its model
+// without a report.
+package guest
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestOutsideChanges makes and removes snapshots with lvcreate and lvremove
+// by hand: snapfs shows both within two seconds, cached entries included.
+func TestOutsideChanges(t *testing.T) {
+	newVG(t, "e2e", 128)
+	mustSh(t, "lvcreate -qq -L 16M -n web e2e && lvcreate -qq -s -L 4M -n old e2e/web")
+	d := startSnapfs(t, baseConfig)
+	if _, err := os.Stat(d.path("e2e/web/old/state")); err != nil {
+		t.Fatal(err) // now cached by the kernel
+	}
+	// snapfs promises 2 s of staleness plus the time LVM takes to answer
+	// one report, which it cannot make shorter: measure that here.
+	reportStart := time.Now()
+	mustSh(t, "lvm fullreport e2e >/dev/null")
+	report := time.Since(reportStart)
+	mustSh(t, "lvcreate -qq -s -L 4M -n byhand e2e/web && lvremove -qq -y e2e/old")
+	start := time.Now()
+	waitFor(t, 10*time.Second+report, "outside changes", func() bool {
+		_, errNew := os.Stat(d.path("e2e/web/byhand"))
+		_, errOld := os.Stat(d.path("e2e/web/old"))
+		return errNew == nil && os.IsNotExist(errOld)
+	})
+	if took := time.Since(start); took > 2*time.Second+report {
+		t.Errorf("outside changes took %v to show, want at most 2s + one report (%v)", took, report)
+	}
+}
+
+// TestOutsideChangesCaughtUp: snapshots taken and removed by hand enter
+// and leave the model without a report (snapfs reads the metadata backups
+// and device-mapper), with the values lvs shows; a rename by hand, which
+// that cannot vouch for, is read from LVM.
+func TestOutsideChangesCaughtUp(t *testing.T) {
+	newVG(t, "e2e", 128)
+	mustSh(t, "lvcreate -qq -L 16M -n web e2e")
+	d := startSnapfs(t, baseConfig)
+	mustSh(t, "ls "+d.path("e2e/web")+" >/dev/null")
+	before := d.lvmCommands(t)
+
+	mustSh(t, "lvcreate -qq -s -L 4M -c 16k -n byhand e2e/web")
+	status := d.path("e2e/web/byhand/status")
+	waitFor(t, 10*time.Second, "the snapshot made by hand", func() bool { _, err := os.Stat(status); return err == nil })
+	got := readFile(t, status)
+	for field, lvs := range map[string]string{
+		"uuid":       lvsField(t, "e2e/byhand", "lv_uuid"),
+		"origin":     "e2e/web",
+		"cow_size":   lvsField(t, "e2e/byhand", "lv_size", "--units", "b", "--nosuffix"),
+		"chunk_size": lvsField(t, "e2e/byhand", "chunk_size", "--units", "b", "--nosuffix"),
+		"allocated":  lvsField(t, "e2e/byhand", "snap_percent"),
+	} {
+		if want := field + ": " + lvs + "\n"; !strings.Contains(got, want) {
+			t.Errorf("status lacks %q (as lvs says):\n%s", want, got)
+		}
+	}
+	want := "free: " + strings.TrimSpace(mustSh(t, "vgs --noheadings --units b --nosuffix -o vg_free e2e")) + "\n"
+	if vg := readFile(t, d.path("e2e/status")); !strings.Contains(vg, want) {
+		t.Errorf("VG status after the lvcreate by hand lacks %q:\n%s", want, vg)
+	}
+	mustSh(t, "lvremove -qq -y e2e/byhand")
+	waitFor(t, 10*time.Second, "the snapshot removed by hand to go", func() bool { _, err := os.Stat(status); return os.IsNotExist(err) })
+	if n := d.lvmCommands(t) - before; n != 0 {
+		t.Errorf("snapfs ran %d LVM commands for a snapshot taken and removed by hand, want none:\n%s", n, d.logs.String())
+	}
+
+	// A snapshot made and renamed at once is a new snapshot of the new
+	// name; renaming one that snapfs shows already is not caught up.
+	mustSh(t, "lvcreate -qq -s -L 4M -n s2 e2e/web && lvrename -qq e2e s2 s3")
+	waitFor(t, 10*time.Second, "the snapshot made and renamed by hand", func() bool { _, err := os.Stat(d.path("e2e/web/s3")); return err == nil })
+	if n := d.lvmCommands(t) - before; n != 0 {
+		t.Errorf("snapfs ran %d LVM commands for a snapshot made and renamed by hand, want none", n)
+	}
+	mustSh(t, "lvrename -qq e2e s3 s4")
+	waitFor(t, 10*time.Second, "the snapshot renamed by hand", func() bool { _, err := os.Stat(d.path("e2e/web/s4")); return err == nil })
+	if n := d.lvmCommands(t) - before; n != 1 {
+		t.Errorf("snapfs ran %d LVM commands after a rename by hand, want 1 report", n)
+	}
+	if _, err := os.Stat(d.path("e2e/web/s3")); !os.IsNotExist(err) {
+		t.Errorf("the old name after the rename: %v", err)
+	}
+}
