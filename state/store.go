@@ -1,0 +1,352 @@
+// Package state keeps the current model of the tree: it reads LVM's report
+// when the model is too old, trusts the model longer while LVM's change stamp
+// (metadata backups, /dev/mapper) says nothing changed, catches the model up
+// from the metadata backups when only COW snapshots came or went, and takes
+// in snapfs's own changes without another report. Every new model goes in at
+// one place (replace), which tells its listener (fs, to invalidate the
+// kernel's caches). The backup reader, the /dev/mapper reader and the clock
+// are injected, so that every decision is tested without LVM and without
+// sleeping.
+package state
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/snapfs/snapfs/internal/logonce"
+	"github.com/snapfs/snapfs/lvm"
+	"github.com/snapfs/snapfs/model"
+)
+
+// Reporter reads LVM's state: one report of the whole of it. *lvm.Client
+// implements it.
+type Reporter interface {
+	Report(ctx context.Context, vgs []string) (*lvm.Report, error)
+}
+
+// DefaultTrustAge is how long an unchanged change stamp keeps the model
+// current at most: a change LVM made without touching what the stamp looks
+// at (metadata backups turned off for one command) shows after this long.
+const DefaultTrustAge = time.Minute
+
+// Options configure the store. Zero values take the defaults.
+type Options struct {
+	// VGs limits the model to these volume groups; empty means all.
+	VGs []string
+	// MaxAge is how old the model may be before an access refreshes it;
+	// a second when zero.
+	MaxAge time.Duration
+	// StaleGrace is how much older than MaxAge the model may be and still
+	// answer an access, while it is read again in the background; an access
+	// to an older model waits for the new report. MaxAge when zero. A walk
+	// of the tree is then answered from memory throughout, however long it
+	// takes, and reads LVM at most once a MaxAge in the background.
+	StaleGrace time.Duration
+	// Stamp, when set, tells without running LVM whether LVM may have
+	// changed anything since it returned the same stamp: a model older than
+	// MaxAge whose stamp is unchanged stays current, up to TrustAge. ok is
+	// false when it cannot tell. lvm.ChangeStamp is the real one.
+	Stamp func(vgs []string) (stamp string, ok bool)
+	// TrustAge bounds how long an unchanged stamp keeps a model current;
+	// DefaultTrustAge when zero.
+	TrustAge time.Duration
+	// BackupDir is where LVM writes its metadata backups (lvm.conf
+	// backup/backup_dir); lvm.DefaultBackupDir when empty.
+	BackupDir string
+	// DM tells what snapfs's own lvcreate made, and what a catch-up found
+	// new, without a report; nil (or one without Status) turns that off.
+	DM     model.DeviceMapper
+	Logger *slog.Logger
+
+	// For tests: the clock (time.Now), the metadata backup reader
+	// (lvm.ReadBackup), the VGs that have a backup (the names in
+	// BackupDir), and the device names in /dev/mapper.
+	Now         func() time.Time
+	ReadBackup  func(dir, vg string) (*lvm.Backup, error)
+	BackupNames func(dir string) ([]string, error)
+	MapperNames func() ([]string, error)
+}
+
+// Store holds the current model.
+type Store struct {
+	opts Options
+	lvm  Reporter
+	log  *slog.Logger
+	warn *logonce.Logger
+
+	refreshMu sync.Mutex  // one report or catch-up at a time; guards base
+	base      *baseline   // what the model was read from besides the report
+	refreshBG atomic.Bool // a background refresh runs
+
+	mu        sync.Mutex  // guards the model, its ages and its listener below
+	tree      *model.Tree // nil until the first report
+	taken     time.Time   // when the model was last known current
+	read      time.Time   // when LVM was last read for it
+	stamp     string      // the change stamp taken just before that read; "" when none
+	onReplace func(old, cur *model.Tree)
+}
+
+// New returns a store that reads LVM through r. It holds no model until the
+// first access or Refresh.
+func New(r Reporter, opts Options) *Store {
+	if opts.MaxAge <= 0 {
+		opts.MaxAge = time.Second
+	}
+	if opts.StaleGrace <= 0 {
+		opts.StaleGrace = opts.MaxAge
+	}
+	if opts.TrustAge <= 0 {
+		opts.TrustAge = DefaultTrustAge
+	}
+	if opts.BackupDir == "" {
+		opts.BackupDir = lvm.DefaultBackupDir
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.ReadBackup == nil {
+		opts.ReadBackup = lvm.ReadBackup
+	}
+	if opts.BackupNames == nil {
+		opts.BackupNames = backupNames
+	}
+	if opts.MapperNames == nil {
+		opts.MapperNames = func() ([]string, error) { return dirNames("/dev/mapper") }
+	}
+	return &Store{opts: opts, lvm: r, log: opts.Logger, warn: logonce.New(opts.Logger)}
+}
+
+func (s *Store) now() time.Time                  { return s.opts.Now() }
+func (s *Store) since(t time.Time) time.Duration { return s.now().Sub(t) }
+
+// Current returns the model, refreshed when it is older than MaxAge: in the
+// background while it is younger than MaxAge+StaleGrace (the access gets the
+// model as it is), else at once.
+func (s *Store) Current() (*model.Tree, error) {
+	s.mu.Lock()
+	t, taken := s.tree, s.taken
+	s.mu.Unlock()
+	age := s.since(taken)
+	if t != nil && age < s.opts.MaxAge {
+		return t, nil
+	}
+	if t != nil && s.unchanged() {
+		return t, nil
+	}
+	if t != nil && age < s.opts.MaxAge+s.opts.StaleGrace {
+		s.refreshInBackground()
+		return t, nil
+	}
+	return s.Refresh(false)
+}
+
+// Lookup finds the LV with that UUID in the current model; model.ErrGone
+// when it is not there.
+func (s *Store) Lookup(uuid string) (*model.LVEntry, error) {
+	t, err := s.Current()
+	if err != nil {
+		return nil, err
+	}
+	e := t.LV(uuid)
+	if e == nil {
+		return nil, model.ErrGone
+	}
+	return e, nil
+}
+
+// Path returns the directory of LV uuid in the tree, "vg/origin/snapshot",
+// relative to the mount point; model.ErrGone when it is not in the model.
+func (s *Store) Path(uuid string) (string, error) {
+	e, err := s.Lookup(uuid)
+	if err != nil {
+		return "", err
+	}
+	return e.String(), nil
+}
+
+// unchanged tells whether the change stamp says that LVM has changed
+// nothing since the model was read, and then counts the model as current
+// from now.
+func (s *Store) unchanged() bool {
+	if s.opts.Stamp == nil {
+		return false
+	}
+	s.mu.Lock()
+	t, stamp, read := s.tree, s.stamp, s.read
+	s.mu.Unlock()
+	if t == nil || stamp == "" || s.since(read) >= s.opts.TrustAge {
+		return false
+	}
+	now, ok := s.opts.Stamp(s.stampVGs(t))
+	if !ok || now != stamp {
+		return false
+	}
+	s.mu.Lock()
+	if s.tree == t {
+		s.taken = s.now()
+	}
+	s.mu.Unlock()
+	return true
+}
+
+// stampVGs are the VGs whose changes the stamp must see: those configured,
+// else those in the model.
+func (s *Store) stampVGs(t *model.Tree) []string {
+	if len(s.opts.VGs) > 0 {
+		return s.opts.VGs
+	}
+	if t == nil {
+		return nil
+	}
+	names := make([]string, 0, len(t.VGs))
+	for _, v := range t.VGs {
+		names = append(names, v.VG.Name)
+	}
+	return names
+}
+
+// refreshInBackground starts a refresh unless one runs already.
+func (s *Store) refreshInBackground() {
+	if !s.refreshBG.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer s.refreshBG.Store(false)
+		// Refresh logs a failure, and keeps the old model.
+		s.Refresh(false)
+	}()
+}
+
+// Refresh reads LVM again. A caller that waited for a refresh that started
+// after it asked reuses that one's result, so a burst of accesses costs one
+// report. With force, the model is read anew even if it is young (after a
+// change snapfs made). A failed report keeps the old model, when there is
+// one, and logs why.
+func (s *Store) Refresh(force bool) (*model.Tree, error) {
+	asked := s.now()
+	s.refreshMu.Lock()
+	defer s.refreshMu.Unlock()
+
+	s.mu.Lock()
+	old, taken, read := s.tree, s.taken, s.read
+	s.mu.Unlock()
+	if old != nil && (taken.After(asked) || (!force && s.since(taken) < s.opts.MaxAge)) {
+		return old, nil
+	}
+
+	// LVM commands never get a FUSE request's context: an interrupted ls
+	// must not kill a report other callers wait for.
+	ctx := context.Background()
+	// The stamp is taken before the report: a change made while LVM
+	// reports changes it again.
+	stamp, stampOK, stamped := "", false, s.stampVGs(old)
+	if s.opts.Stamp != nil {
+		stamp, stampOK = s.opts.Stamp(stamped)
+	}
+	if !force && stampOK && s.since(read) < s.opts.TrustAge && s.vgSetUnchanged() {
+		if t := s.catchUp(old, stamp); t != nil {
+			return t, nil
+		}
+	}
+	r, err := s.lvm.Report(ctx, s.opts.VGs)
+	if err != nil && r != nil && errors.Is(err, lvm.ErrNotFound) {
+		// A configured VG is missing: LVM reports the others, and they are
+		// shown rather than none.
+		s.warn.Warn("vgs:"+err.Error(), "a configured volume group is missing", "err", err)
+		err = nil
+	}
+	if err != nil {
+		s.log.Error("reading LVM state", "err", err)
+		if old != nil {
+			return old, nil
+		}
+		return nil, err
+	}
+	t := model.BuildTree(r, s.opts.VGs)
+	if stampOK && strings.Join(s.stampVGs(t), "/") != strings.Join(stamped, "/") {
+		stampOK = false // the VGs changed: the stamp looked at others
+	}
+	if !stampOK {
+		stamp = ""
+	}
+	s.base = nil
+	if stampOK {
+		s.base = s.readBaseline(r)
+	}
+	s.replace(t, true, stamp)
+	for _, name := range t.Hidden {
+		s.warn.Warn("hidden:"+name, "LV left out: its name is a fixed file name of the directory it would appear in", "lv", name)
+	}
+	return t, nil
+}
+
+// replace makes t the model; the caller holds refreshMu. read says t was
+// read from LVM (a report, or a catch-up from what LVM wrote), which makes
+// it current from now, with the change stamp taken before; else t is
+// snapfs's own change applied to the model, which keeps the model's age, so
+// it is read anew when it would have been anyway. OnReplace learns of it.
+func (s *Store) replace(t *model.Tree, read bool, stamp string) {
+	s.mu.Lock()
+	old, tell := s.tree, s.onReplace
+	s.tree = t
+	if read {
+		now := s.now()
+		s.taken, s.read, s.stamp = now, now, stamp
+	}
+	s.mu.Unlock()
+	if old != nil && old != t && tell != nil {
+		go tell(old, t)
+	}
+}
+
+// model returns the model as it is, without refreshing it.
+func (s *Store) model() *model.Tree {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tree
+}
+
+func backupNames(dir string) ([]string, error) {
+	names, err := dirNames(dir)
+	if err != nil {
+		return nil, err
+	}
+	kept := names[:0]
+	for _, n := range names {
+		// LVM writes a backup as a temporary .lvm_* file first.
+		if !strings.HasPrefix(n, ".") {
+			kept = append(kept, n)
+		}
+	}
+	return kept, nil
+}
+
+func dirNames(dir string) ([]string, error) {
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(es))
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names, nil
+}
+
+// OnReplace sets the function told of each new model, with the old one, in
+// a goroutine of its own (never inside a FUSE call): fs tells the kernel
+// what vanished or moved.
+func (s *Store) OnReplace(fn func(old, cur *model.Tree)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onReplace = fn
+}

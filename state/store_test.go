@@ -1,0 +1,328 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/snapfs/snapfs/lvm"
+	"github.com/snapfs/snapfs/lvm/lvmtest"
+	"github.com/snapfs/snapfs/model"
+)
+
+// clock is a test's time: it moves only when the test moves it.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// stamper is a change stamp a test sets.
+type stamper struct {
+	mu    sync.Mutex
+	stamp string
+	asked int
+}
+
+func (s *stamper) Stamp([]string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.asked++
+	return s.stamp, s.stamp != ""
+}
+
+func (s *stamper) set(stamp string) {
+	s.mu.Lock()
+	s.stamp = stamp
+	s.mu.Unlock()
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// newTestStore returns a store over the fake LVM with the test's clock, and
+// no metadata backups (no catch-up).
+func newTestStore(l Reporter, c *clock, opts Options) *Store {
+	opts.Now = c.Now
+	opts.Logger = quiet()
+	if opts.ReadBackup == nil {
+		opts.ReadBackup = func(string, string) (*lvm.Backup, error) { return nil, lvm.ErrNotFound }
+	}
+	opts.BackupNames = func(string) ([]string, error) { return nil, nil }
+	opts.MapperNames = func() ([]string, error) { return nil, nil }
+	return New(l, opts)
+}
+
+// Which access reads LVM, and which is answered from the model: by the
+// model's age against MaxAge and StaleGrace, and by the change stamp
+// within TrustAge.
+func TestCurrentReadsLVMWhenDue(t *testing.T) {
+	const maxAge, grace, trust = time.Second, 2 * time.Second, time.Minute
+	tests := []struct {
+		name       string
+		stamp      string        // "" for no stamp
+		restamp    string        // the stamp at the access
+		age        time.Duration // of the model at the access
+		wantReport bool          // the access itself waits for a report
+		wantBG     bool          // a report in the background
+	}{
+		{"young", "", "", maxAge / 2, false, false},
+		{"old, within the grace", "", "", maxAge + grace/2, false, true},
+		{"too old", "", "", maxAge + grace + time.Millisecond, true, false},
+		{"old, stamp unchanged", "s1", "s1", maxAge + grace + time.Millisecond, false, false},
+		{"old, stamp changed", "s1", "s2", maxAge + grace + time.Millisecond, true, false},
+		{"stamp unchanged past TrustAge", "s1", "s1", trust + time.Millisecond, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := lvmtest.New()
+			c := &clock{now: lvmtest.T0}
+			st := &stamper{stamp: tc.stamp}
+			// With VGs configured, the first report is stamped already.
+			s := newTestStore(l, c, Options{VGs: []string{"vg", "vg2"}, MaxAge: maxAge, StaleGrace: grace, TrustAge: trust, Stamp: st.Stamp})
+			if _, err := s.Current(); err != nil {
+				t.Fatal(err)
+			}
+			if n := l.ReportCount(); n != 1 {
+				t.Fatalf("%d reports for the first access, want 1", n)
+			}
+			st.set(tc.restamp)
+			c.advance(tc.age)
+			if _, err := s.Current(); err != nil {
+				t.Fatal(err)
+			}
+			got := l.ReportCount() - 1
+			if tc.wantBG {
+				waitFor(t, "the background report", func() bool { return l.ReportCount() == 2 })
+				return
+			}
+			if want := map[bool]int{true: 1, false: 0}[tc.wantReport]; got != want {
+				t.Errorf("%d reports for the access, want %d", got, want)
+			}
+		})
+	}
+}
+
+// waitFor polls cond for what a goroutine of the store does, up to a
+// bound that only a failing test reaches.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A burst of accesses to an old model costs one report: the others reuse
+// it.
+func TestBurstCostsOneReport(t *testing.T) {
+	l := lvmtest.New()
+	c := &clock{now: lvmtest.T0}
+	s := newTestStore(l, c, Options{MaxAge: time.Second, StaleGrace: time.Second})
+	if _, err := s.Current(); err != nil {
+		t.Fatal(err)
+	}
+	c.advance(time.Hour)
+	l.Mu.Lock()
+	l.Delay = 0
+	l.Mu.Unlock()
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.Current(); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := l.ReportCount(); n != 2 {
+		t.Errorf("%d reports, want 2 (the first, and one for the burst)", n)
+	}
+}
+
+// A report that fails keeps the model it had, and a first one fails the
+// access.
+func TestFailedReport(t *testing.T) {
+	l := lvmtest.New()
+	c := &clock{now: lvmtest.T0}
+	s := newTestStore(l, c, Options{})
+	failure := lvmtest.CmdErr(lvm.ErrFailed, 5, []string{"lvm", "fullreport"}, "Device failure")
+	l.FailNext["report"] = failure
+	if _, err := s.Current(); !errors.Is(err, lvm.ErrFailed) {
+		t.Fatalf("first access: %v, want the report's error", err)
+	}
+	first, err := s.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.FailNext["report"] = failure
+	got, err := s.Refresh(true)
+	if err != nil || got != first {
+		t.Errorf("after a failed report: model %p (%v), want the old one %p", got, err, first)
+	}
+}
+
+// Every new model is told to the listener, with the one it replaces; snapfs's
+// own changes keep the model's age, reports renew it.
+func TestReplaceTellsListenerAndKeepsAge(t *testing.T) {
+	l := lvmtest.New()
+	c := &clock{now: lvmtest.T0}
+	s := newTestStore(l, c, Options{MaxAge: time.Second, StaleGrace: time.Second})
+	told := make(chan [2]*model.Tree, 4)
+	s.OnReplace(func(old, cur *model.Tree) { told <- [2]*model.Tree{old, cur} })
+	t1, err := s.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := t1.VG("vg").Origin("web").Child("snap1")
+	c.advance(1500 * time.Millisecond)
+	s.ForgetRemoved("vg", "snap1", e.LV.UUID)
+	pair := <-told
+	if pair[0] != t1 || pair[1].LV(e.LV.UUID) != nil {
+		t.Fatalf("listener told %p→%p, want the first model and one without snap1", pair[0], pair[1])
+	}
+	if got := pair[1].VG("vg").VG.Free; got != t1.VG("vg").VG.Free+e.LV.Size {
+		t.Errorf("free after the removal %d, want %d", got, t1.VG("vg").VG.Free+e.LV.Size)
+	}
+	// The model kept its age: 1.5 s is past MaxAge, so the next access
+	// reads LVM in the background.
+	if _, err := s.Current(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "report after the kept age", func() bool { return l.ReportCount() == 2 })
+	// A removal the model no longer shows changes nothing.
+	s.ForgetRemoved("vg", "snap1", e.LV.UUID)
+	select {
+	case <-told:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the background report was not told")
+	}
+	select {
+	case p := <-told:
+		t.Errorf("a second replacement %p→%p for a removal already done", p[0], p[1])
+	default:
+	}
+}
+
+// Snapshots taken and removed outside snapfs enter the model from LVM's
+// metadata backups and /dev/mapper, without a report; a rename needs one.
+func TestCatchUpWithoutReport(t *testing.T) {
+	step := "1-origin"
+	var mu sync.Mutex
+	current := func() string { mu.Lock(); defer mu.Unlock(); return step }
+	reporter := &backupReporter{t: t, step: current}
+	dm := &lvmtest.DM{}
+	c := &clock{now: lvmtest.T0}
+	st := &stamper{stamp: step}
+	s := New(reporter, Options{
+		VGs: []string{"vg"}, MaxAge: time.Second, StaleGrace: time.Millisecond, Stamp: st.Stamp, DM: dm,
+		Now: c.Now, Logger: quiet(),
+		ReadBackup:  func(_, vg string) (*lvm.Backup, error) { b, _ := backupStep(t, current()); return b, nil },
+		BackupNames: func(string) ([]string, error) { return []string{"vg"}, nil },
+		MapperNames: func() ([]string, error) { _, names := backupStep(t, current()); return names, nil },
+	})
+	if _, err := s.Current(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		step    string
+		reports int
+		want    string
+	}{
+		{"2-snapshot", 1, "o s1"},
+		{"3-second-snapshot", 1, "o s-2 s1"},
+		{"4-removed", 1, "o s-2"},
+		{"5-renamed", 2, "o s3"},
+	} {
+		mu.Lock()
+		step = tc.step
+		mu.Unlock()
+		st.set(tc.step)
+		b, _ := backupStep(t, tc.step)
+		for _, lv := range b.LVs {
+			if link := b.SnapshotLink(lv.Name); link != nil {
+				setSnapshotDevice(dm, lv)
+			}
+		}
+		c.advance(2 * time.Second)
+		tree, err := s.Current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := reporter.count(); got != tc.reports {
+			t.Errorf("%s: %d reports in all, want %d", tc.step, got, tc.reports)
+		}
+		if got := shown(tree); got != tc.want {
+			t.Errorf("%s: model shows %q, want %q", tc.step, got, tc.want)
+		}
+	}
+}
+
+// backupReporter reports what the metadata backup of the test's step says,
+// as LVM would.
+type backupReporter struct {
+	t    *testing.T
+	step func() string
+
+	mu      sync.Mutex
+	reports int
+}
+
+func (r *backupReporter) Report(context.Context, []string) (*lvm.Report, error) {
+	r.mu.Lock()
+	r.reports++
+	r.mu.Unlock()
+	b, _ := backupStep(r.t, r.step())
+	return backupReport(r.t, b), nil
+}
+
+func (r *backupReporter) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reports
+}
+
+// setSnapshotDevice gives device-mapper the devices of COW snapshot lv of
+// a metadata backup, as LVM activates them.
+func setSnapshotDevice(dm *lvmtest.DM, lv *lvm.BackupLV) {
+	name := lvm.DMName("vg", lv.Name)
+	// The VG half of the device UUID is not looked at.
+	uuid := "LVM-" + strings.Repeat("V", 32) + strings.ReplaceAll(lv.UUID, "-", "")
+	dm.SetStatus(&lvm.DeviceStatus{Name: name, UUID: uuid, Major: 254, Minor: 9, Live: true,
+		Targets: []lvm.Target{{Type: "snapshot", Length: 8192, Params: "16/8192 16"}}})
+	dm.SetStatus(&lvm.DeviceStatus{Name: name + "-cow", Live: true, Targets: []lvm.Target{{Type: "linear", Length: 8192}}})
+}
+
+// shown lists the LVs the model shows, sorted.
+func shown(t *model.Tree) string {
+	var names []string
+	for _, v := range t.VGs {
+		for _, o := range v.Origins {
+			names = append(names, o.LV.Name)
+			for _, s := range o.Snaps {
+				names = append(names, s.LV.Name)
+			}
+		}
+	}
+	return strings.Join(names, " ")
+}
