@@ -55,13 +55,13 @@ func fileAttr(a *fuse.Attr, n uint64, perm uint32, size int) {
 	a.Mode = syscall.S_IFREG | perm
 	a.Nlink = 1
 	a.Size = uint64(size)
-	a.SetTimes(&mounted, &mounted, &mounted)
+	a.SetTimes(&startTime, &startTime, &startTime)
 }
 
 // content renders the file from the current model and dm: f.dm for what a
 // process reads, f.sizeDM for a size the kernel is told.
 func (n *infoFile) content(dm model.DeviceMapper) ([]byte, syscall.Errno) {
-	t, err := n.fs.current()
+	t, err := n.fs.store.Current()
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -169,7 +169,7 @@ func (f *FS) ctlAttr(a *fuse.Attr, n uint64) {
 }
 
 func (n *ctlFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if _, err := n.fs.lookupLV(n.uuid); err != nil {
+	if _, err := n.fs.store.Lookup(n.uuid); err != nil {
 		return toErrno(err)
 	}
 	n.fs.ctlAttr(&out.Attr, n.StableAttr().Ino)
@@ -208,15 +208,15 @@ func (h *ctlHandle) Write(ctx context.Context, data []byte, _ int64) (uint32, sy
 	defer h.mu.Unlock()
 	f := h.node.fs
 	where := h.node.uuid
-	if e, err := f.lookupLV(h.node.uuid); err == nil {
+	if e, err := f.store.Lookup(h.node.uuid); err == nil {
 		where = e.String()
 	}
 	errno := f.change(ctx, "ctl", where+": "+string(trimNewline(data)), func(lctx context.Context) error {
-		e, err := f.lookupLV(h.node.uuid)
+		e, err := f.store.Lookup(h.node.uuid)
 		if err != nil {
 			return err
 		}
-		return f.control(lctx, e, data)
+		return f.ops.Control(lctx, e, data)
 	})
 	if errno != 0 {
 		return 0, errno

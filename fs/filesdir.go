@@ -2,20 +2,23 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
-	"github.com/snapfs/snapfs/blockdev"
 	"github.com/snapfs/snapfs/model"
+	"github.com/snapfs/snapfs/snapmount"
 )
 
 // filesDir is a snapshot's files/ directory (part ""), or the directory
 // files/pN of partition N of a whole-disk image. Either is a mount point:
 // snapfs itself only ever shows it empty (nothing mountable) or listing the
 // partition directories; what a process sees inside is the snapshot's
-// filesystem, mounted over it when it first looks inside (see mounts.go).
+// filesystem, which snapmount mounts over it when the process first looks
+// inside. The nodes tell snapmount who asks (snapfs's own walks must never
+// wait for a mount) and whether a getattr is a chdir.
 type filesDir struct {
 	gofs.Inode
 	refusals
@@ -33,6 +36,21 @@ var (
 	_ = (gofs.NodeRmdirer)((*filesDir)(nil))
 	_ = (gofs.NodeRenamer)((*filesDir)(nil))
 )
+
+// mountErrno is the answer to a look inside a mount point: ESTALE makes the
+// kernel walk the path again (LOOKUP_REVAL), this time into the mount;
+// EINTR when the caller gave up waiting; else as ops.Errno says.
+func mountErrno(err error) syscall.Errno {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, snapmount.ErrWalkAgain):
+		return syscall.ESTALE
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return syscall.EINTR
+	}
+	return toErrno(err)
+}
 
 func filesIno(uuid, part string) uint64 {
 	if part == "" {
@@ -60,8 +78,18 @@ func filesAttr(a *fuse.Attr, n uint64, e *model.LVEntry, subdirs int) {
 	}
 }
 
+// waitMounted holds a lookup of mount point part of snapshot uuid while it
+// is being mounted, so the walk that looks it up crosses into the new mount.
+// snapfs's own walks (the mounting goroutine's) never wait.
+func (f *FS) waitMounted(ctx context.Context, uuid, part string) syscall.Errno {
+	if ownRequest(ctx) {
+		return 0
+	}
+	return mountErrno(f.mounts.WaitMounted(ctx, uuid, part))
+}
+
 func (n *filesDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	e, err := n.fs.lookupLV(n.uuid)
+	e, err := n.fs.store.Lookup(n.uuid)
 	if err != nil {
 		return toErrno(err)
 	}
@@ -69,13 +97,13 @@ func (n *filesDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Att
 	// directory it is about to enter. snapfs never calls chdir, so its own
 	// requests are told apart only then.
 	if callerInChdir(ctx) && !ownRequest(ctx) {
-		if errno := n.fs.enter(ctx, n.uuid, n.part, true); errno != 0 {
+		if errno := mountErrno(n.fs.mounts.Enter(withCaller(ctx), n.uuid, n.part, true)); errno != 0 {
 			return errno
 		}
 	}
 	subdirs := 0
-	if sf := n.fs.filesIfAny(n.uuid); sf != nil && n.part == "" {
-		subdirs = len(sf.partNames())
+	if n.part == "" {
+		subdirs = len(n.fs.mounts.Partitions(n.uuid))
 	}
 	filesAttr(&out.Attr, n.StableAttr().Ino, e, subdirs)
 	return 0
@@ -85,48 +113,43 @@ func (n *filesDir) Opendir(ctx context.Context) syscall.Errno {
 	if ownRequest(ctx) {
 		return 0
 	}
-	return n.fs.enter(ctx, n.uuid, n.part, true)
+	return mountErrno(n.fs.mounts.Enter(withCaller(ctx), n.uuid, n.part, true))
 }
 
 func (n *filesDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	if _, err := n.fs.lookupLV(n.uuid); err != nil {
+	if _, err := n.fs.store.Lookup(n.uuid); err != nil {
 		return nil, toErrno(err)
 	}
 	var entries []fuse.DirEntry
 	if n.part == "" {
-		sf := n.fs.filesOf(n.uuid)
-		sf.touch()
+		n.fs.mounts.Touch(n.uuid)
 		// Prepared at opendir, unless forgotten since: a directory left
 		// open (a shell in files/) outlives files_idle.
 		if !ownRequest(ctx) {
-			if errno := sf.prepare(ctx); errno != 0 {
-				return nil, errno
+			if err := n.fs.mounts.Prepare(withCaller(ctx), n.uuid); err != nil {
+				return nil, mountErrno(err)
 			}
 		}
-		if sf.kind() == blockdev.PartitionTable {
-			for _, p := range sf.partNames() {
-				entries = append(entries, fuse.DirEntry{Name: p, Mode: syscall.S_IFDIR, Ino: filesIno(n.uuid, p)})
-			}
+		for _, p := range n.fs.mounts.Partitions(n.uuid) {
+			entries = append(entries, fuse.DirEntry{Name: p, Mode: syscall.S_IFDIR, Ino: filesIno(n.uuid, p)})
 		}
 	}
 	return sortedStream(entries), 0
 }
 
 func (n *filesDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	e, err := n.fs.lookupLV(n.uuid)
+	e, err := n.fs.store.Lookup(n.uuid)
 	if err != nil {
 		return nil, toErrno(err)
 	}
 	own := ownRequest(ctx)
-	sf := n.fs.filesOf(n.uuid)
 	if n.part == "" && !own {
-		sf.touch()
-		if errno := sf.prepare(ctx); errno != 0 {
-			return nil, errno
+		if err := n.fs.mounts.Prepare(withCaller(ctx), n.uuid); err != nil {
+			return nil, mountErrno(err)
 		}
 	}
-	if n.part == "" && sf.kind() == blockdev.PartitionTable {
-		for _, p := range sf.partNames() {
+	if parts := n.fs.mounts.Partitions(n.uuid); n.part == "" && len(parts) > 0 {
+		for _, p := range parts {
 			if p != name {
 				continue
 			}
@@ -141,7 +164,7 @@ func (n *filesDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 		return nil, syscall.ENOENT
 	}
 	// A name inside a mount point: the caller is under the mount.
-	if errno := n.fs.enter(ctx, n.uuid, n.part, false); errno != 0 {
+	if errno := mountErrno(n.fs.mounts.Enter(withCaller(ctx), n.uuid, n.part, false)); errno != 0 {
 		return nil, errno
 	}
 	return nil, syscall.ENOENT

@@ -67,7 +67,7 @@ func (n *imageFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.A
 		imageAttr(&out.Attr, n.StableAttr().Ino, h.entry)
 		return 0
 	}
-	e, err := n.fs.lookupLV(n.uuid)
+	e, err := n.fs.store.Lookup(n.uuid)
 	if err != nil {
 		return toErrno(err)
 	}
@@ -83,17 +83,17 @@ func (n *imageFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, ui
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
 		return nil, 0, syscall.EPERM
 	}
-	e, err := n.fs.lookupLV(n.uuid)
+	e, err := n.fs.store.Lookup(n.uuid)
 	if err != nil {
 		return nil, 0, toErrno(err)
 	}
-	dev, errno := n.fs.device(ctx, e)
-	if errno != 0 {
-		return nil, 0, errno
+	dev, err := n.fs.ops.Device(withCaller(ctx), e.LV.UUID)
+	if err != nil {
+		return nil, 0, toErrno(err)
 	}
 	file, err := os.OpenFile(dev, os.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		n.fs.log.Error("opening image", "snapshot", e.String(), "err", err)
+		n.fs.log().Error("opening image", "snapshot", e.String(), "err", err)
 		return nil, 0, syscall.EIO
 	}
 	// No FOPEN_KEEP_CACHE: each open reads the device anew.
@@ -126,7 +126,7 @@ func (h *imageHandle) PassthroughFd() (int, bool) { return int(h.file.Fd()), tru
 
 func (h *imageHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	if h.fs.imageReads.Add(1) == 1 {
-		h.fs.log.Info("image reads are served by snapfs (no kernel passthrough for the device)", "snapshot", h.entry.String(), "max_read", maxRead)
+		h.fs.log().Info("image reads are served by snapfs (no kernel passthrough for the device)", "snapshot", h.entry.String(), "max_read", maxRead)
 	}
 	if off >= int64(h.size) {
 		return fuse.ReadResultData(nil), 0
@@ -147,35 +147,4 @@ func (h *imageHandle) Release(ctx context.Context) syscall.Errno {
 		return syscall.EIO
 	}
 	return 0
-}
-
-// device returns the block device of snapshot e, activating the snapshot
-// first when it is inactive. LVM creates thin snapshots with activation
-// skipped, so image and files/ activate one on first use
-// (lvchange -ay -K), and its state reads active from then on.
-func (f *FS) device(ctx context.Context, e *model.LVEntry) (string, syscall.Errno) {
-	if model.SnapshotStatus(f.dm, e).State != model.StateInactive {
-		return model.LVPath(e), 0
-	}
-	errno := f.change(ctx, "activate", e.String(), func(lctx context.Context) error {
-		unlock := f.lockVG(e.LV.VG)
-		defer unlock()
-		cur, err := f.lookupLV(e.LV.UUID)
-		if err != nil {
-			return err
-		}
-		if model.SnapshotStatus(f.dm, cur).State != model.StateInactive {
-			return nil // activated meanwhile
-		}
-		err = f.lvm.Activate(lctx, cur.LV.VG, cur.LV.Name)
-		f.refreshAfterChange()
-		return err
-	})
-	if errno != 0 {
-		return "", errno
-	}
-	if cur, err := f.lookupLV(e.LV.UUID); err == nil {
-		e = cur
-	}
-	return model.LVPath(e), 0
 }

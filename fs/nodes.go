@@ -10,6 +10,7 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/snapfs/snapfs/model"
+	"github.com/snapfs/snapfs/ops"
 )
 
 // The node types only translate between FUSE and the model: each looks its
@@ -66,8 +67,9 @@ func (f *FS) dirAttr(a *fuse.Attr, n uint64, t time.Time, subdirs int) {
 	}
 }
 
-// mounted is when snapfs started: the time of the root and VG directories.
-var mounted = time.Now()
+// startTime is when snapfs started: the time of the root and VG directories
+// and of the status files.
+var startTime = time.Now()
 
 // ---- root ----
 
@@ -87,17 +89,17 @@ var (
 )
 
 func (n *rootNode) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	t, err := n.fs.current()
+	t, err := n.fs.store.Current()
 	if err != nil {
 		return toErrno(err)
 	}
-	n.fs.dirAttr(&out.Attr, 1, mounted, len(t.VGs))
+	n.fs.dirAttr(&out.Attr, 1, startTime, len(t.VGs))
 	out.SetTimeout(dirTimeout)
 	return 0
 }
 
 func (n *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	t, err := n.fs.current()
+	t, err := n.fs.store.Current()
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -110,7 +112,7 @@ func (n *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 }
 
 func (n *rootNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	t, err := n.fs.current()
+	t, err := n.fs.store.Current()
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -123,19 +125,19 @@ func (n *rootNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) 
 
 func (n *rootNode) Mkdir(ctx context.Context, name string, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	return nil, n.fs.change(ctx, "mkdir", name, func(context.Context) error {
-		return fmt.Errorf("mkdir at the root (volume groups are made with vgcreate): %w", errNotAllowed)
+		return fmt.Errorf("mkdir at the root (volume groups are made with vgcreate): %w", ops.ErrNotAllowed)
 	})
 }
 
 func (n *rootNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	return n.fs.change(ctx, "rmdir", name, func(context.Context) error {
-		return fmt.Errorf("rmdir of volume group %s: %w", name, errNotAllowed)
+		return fmt.Errorf("rmdir of volume group %s: %w", name, ops.ErrNotAllowed)
 	})
 }
 
 func (n *rootNode) Rename(ctx context.Context, name string, _ gofs.InodeEmbedder, newName string, _ uint32) syscall.Errno {
 	return n.fs.change(ctx, "rename", name, func(context.Context) error {
-		return fmt.Errorf("rename of volume group %s to %s: %w", name, newName, errNotAllowed)
+		return fmt.Errorf("rename of volume group %s to %s: %w", name, newName, ops.ErrNotAllowed)
 	})
 }
 
@@ -160,12 +162,12 @@ var (
 func vgIno(v *model.VGEntry) uint64 { return ino("vg", v.VG.UUID) }
 
 func (f *FS) vgInode(ctx context.Context, parent *gofs.Inode, v *model.VGEntry, a *fuse.Attr) *gofs.Inode {
-	f.dirAttr(a, vgIno(v), mounted, len(v.Origins))
+	f.dirAttr(a, vgIno(v), startTime, len(v.Origins))
 	return parent.NewInode(ctx, &vgNode{fs: f, name: v.VG.Name}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: vgIno(v)})
 }
 
 func (n *vgNode) vg() (*model.VGEntry, syscall.Errno) {
-	t, err := n.fs.current()
+	t, err := n.fs.store.Current()
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -181,7 +183,7 @@ func (n *vgNode) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrO
 	if errno != 0 {
 		return errno
 	}
-	n.fs.dirAttr(&out.Attr, vgIno(v), mounted, len(v.Origins))
+	n.fs.dirAttr(&out.Attr, vgIno(v), startTime, len(v.Origins))
 	out.SetTimeout(dirTimeout)
 	return 0
 }
@@ -226,19 +228,19 @@ func (n *vgNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 
 func (n *vgNode) Mkdir(ctx context.Context, name string, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	return nil, n.fs.change(ctx, "mkdir", n.name+"/"+name, func(context.Context) error {
-		return fmt.Errorf("mkdir in a volume group directory (origins are made with lvcreate): %w", errNotAllowed)
+		return fmt.Errorf("mkdir in a volume group directory (origins are made with lvcreate): %w", ops.ErrNotAllowed)
 	})
 }
 
 func (n *vgNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	return n.fs.change(ctx, "rmdir", n.name+"/"+name, func(context.Context) error {
-		return fmt.Errorf("rmdir of origin %s/%s: %w", n.name, name, errNotAllowed)
+		return fmt.Errorf("rmdir of origin %s/%s: %w", n.name, name, ops.ErrNotAllowed)
 	})
 }
 
 func (n *vgNode) Rename(ctx context.Context, name string, _ gofs.InodeEmbedder, newName string, _ uint32) syscall.Errno {
 	return n.fs.change(ctx, "rename", n.name+"/"+name, func(context.Context) error {
-		return fmt.Errorf("rename of origin %s/%s to %s: %w", n.name, name, newName, errNotAllowed)
+		return fmt.Errorf("rename of origin %s/%s to %s: %w", n.name, name, newName, ops.ErrNotAllowed)
 	})
 }
 
@@ -280,13 +282,13 @@ func (f *FS) lvInode(ctx context.Context, parent *gofs.Inode, e *model.LVEntry, 
 }
 
 func (n *lvNode) entry() (*model.LVEntry, syscall.Errno) {
-	e, err := n.fs.lookupLV(n.uuid)
+	e, err := n.fs.store.Lookup(n.uuid)
 	return e, toErrno(err)
 }
 
 // path names a child of this directory for the audit log: "vg/lv/name".
 func (n *lvNode) path(name string) string {
-	if e, err := n.fs.lookupLV(n.uuid); err == nil {
+	if e, err := n.fs.store.Lookup(n.uuid); err == nil {
 		return e.String() + "/" + name
 	}
 	return n.uuid + "/" + name
@@ -315,7 +317,7 @@ func (n *lvNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 			return n.fs.imageInode(ctx, &n.Inode, e, out), 0
 		case "files":
 			// The walk of a process that looked inside files/ before it
-			// was mounted comes back here (see enter): hold it until the
+			// was mounted comes back here (see snapmount): hold it until the
 			// mount is there to cross into.
 			if errno := n.fs.waitMounted(ctx, n.uuid, ""); errno != 0 {
 				return nil, errno
@@ -358,11 +360,11 @@ func (n *lvNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 func (n *lvNode) Mkdir(ctx context.Context, name string, _ uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	var made *model.LVEntry
 	errno := n.fs.change(ctx, "mkdir", n.path(name), func(lctx context.Context) error {
-		e, err := n.fs.lookupLV(n.uuid)
+		e, err := n.fs.store.Lookup(n.uuid)
 		if err != nil {
 			return err
 		}
-		made, err = n.fs.takeSnapshot(lctx, e, name)
+		made, err = n.fs.ops.Snapshot(lctx, e, name)
 		return err
 	})
 	if errno != 0 {
@@ -374,42 +376,42 @@ func (n *lvNode) Mkdir(ctx context.Context, name string, _ uint32, out *fuse.Ent
 
 func (n *lvNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	return n.fs.change(ctx, "rmdir", n.path(name), func(lctx context.Context) error {
-		e, err := n.fs.lookupLV(n.uuid)
+		e, err := n.fs.store.Lookup(n.uuid)
 		if err != nil {
 			return err
 		}
 		s := e.Child(name)
 		if s == nil {
 			if model.IsFixedName(name, e.FileNames()) {
-				return fmt.Errorf("rmdir of file %s/%s: %w", e, name, errNotAllowed)
+				return fmt.Errorf("rmdir of file %s/%s: %w", e, name, ops.ErrNotAllowed)
 			}
 			return fmt.Errorf("%s/%s: %w", e, name, model.ErrGone)
 		}
-		return n.fs.removeSnapshot(lctx, s)
+		return n.fs.ops.Remove(lctx, s)
 	})
 }
 
 func (n *lvNode) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
 	return n.fs.change(ctx, "rename", n.path(name)+" -> "+newName, func(lctx context.Context) error {
-		e, err := n.fs.lookupLV(n.uuid)
+		e, err := n.fs.store.Lookup(n.uuid)
 		if err != nil {
 			return err
 		}
 		target, ok := newParent.(*lvNode)
 		if !ok || target.uuid != n.uuid {
-			return fmt.Errorf("rename of %s/%s out of its origin: %w", e, name, errNotAllowed)
+			return fmt.Errorf("rename of %s/%s out of its origin: %w", e, name, ops.ErrNotAllowed)
 		}
 		if flags&^uint32(unixRenameNoReplace) != 0 {
-			return fmt.Errorf("rename flags %#x: %w", flags, errNotAllowed)
+			return fmt.Errorf("rename flags %#x: %w", flags, ops.ErrNotAllowed)
 		}
 		s := e.Child(name)
 		if s == nil {
 			if model.IsFixedName(name, e.FileNames()) {
-				return fmt.Errorf("rename of file %s/%s: %w", e, name, errNotAllowed)
+				return fmt.Errorf("rename of file %s/%s: %w", e, name, ops.ErrNotAllowed)
 			}
 			return fmt.Errorf("%s/%s: %w", e, name, model.ErrGone)
 		}
-		return n.fs.renameSnapshot(lctx, s, newName)
+		return n.fs.ops.Rename(lctx, s, newName)
 	})
 }
 

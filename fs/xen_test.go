@@ -18,6 +18,8 @@ import (
 	"github.com/snapfs/snapfs/lvm"
 	"github.com/snapfs/snapfs/lvm/lvmtest"
 	"github.com/snapfs/snapfs/model"
+	"github.com/snapfs/snapfs/ops"
+	"github.com/snapfs/snapfs/quiesce"
 )
 
 // fakeXen is a Xen host for the FUSE tests: domains with disks given as
@@ -41,7 +43,7 @@ type fakeDomain struct {
 	before string // the state before the first pause
 }
 
-func (x *fakeXen) attach(l *lvmtest.LVM) Domains {
+func (x *fakeXen) attach(l *lvmtest.LVM) *fakeXen {
 	x.lvm = l
 	return x
 }
@@ -160,7 +162,8 @@ func (x *fakeXen) Domain(ctx context.Context, name string) (model.Domain, bool, 
 }
 
 // activate gives LVs of the fake LVM device numbers, as active LVs have.
-func activate(m *mountedFS, devs map[string][2]int) {
+func activate(t *testing.T, m *mountedFS, devs map[string][2]int) {
+	t.Helper()
 	m.lvm.Mu.Lock()
 	for name, dev := range devs {
 		vg, lv, _ := strings.Cut(name, "/")
@@ -168,19 +171,16 @@ func activate(m *mountedFS, devs map[string][2]int) {
 		l.KernelMajor, l.KernelMinor = dev[0], dev[1]
 	}
 	m.lvm.Mu.Unlock()
-	m.fs.refreshAfterChange()
+	m.refresh(t)
 }
 
 // mountXen mounts the fake LVM with the fake Xen host x: vg/web is 254:1,
 // its snapshot vg/snap1 254:2, vg2/data 254:3.
-func mountXen(t *testing.T, opts Options, x *fakeXen) *mountedFS {
+func mountXen(t *testing.T, s setup, x *fakeXen) *mountedFS {
 	t.Helper()
-	opts.Quiescer = x
-	if opts.StateDir == "" {
-		opts.StateDir = t.TempDir()
-	}
-	m := mountFakeWith(t, opts, true, x.attach)
-	activate(m, map[string][2]int{"vg/web": {254, 1}, "vg/snap1": {254, 2}, "vg2/data": {254, 3}})
+	s.xen = x
+	m := mountFake(t, s)
+	activate(t, m, map[string][2]int{"vg/web": {254, 1}, "vg/snap1": {254, 2}, "vg2/data": {254, 3}})
 	return m
 }
 
@@ -191,7 +191,7 @@ func TestDomu(t *testing.T) {
 	x.add("db-b", 5, "paused", [2]int{254, 3})
 	x.add("db-a", 6, "shutdown", [2]int{254, 3})
 	x.add("other", 7, "running", [2]int{254, 9})
-	m := mountXen(t, Options{}, x)
+	m := mountXen(t, setup{}, x)
 	tests := []struct {
 		file string
 		want string
@@ -260,7 +260,7 @@ func waitContent(t *testing.T, path, want string) {
 func TestRmdirDiskOfDomain(t *testing.T) {
 	x := &fakeXen{}
 	x.add("clone", 4, "running", [2]int{254, 2})
-	m := mountXen(t, Options{}, x)
+	m := mountXen(t, setup{}, x)
 	for _, state := range []string{"running", "blocked", "paused", "crashed", "dying"} {
 		t.Run(state, func(t *testing.T) {
 			x.set("clone", state)
@@ -297,8 +297,8 @@ func TestQuiescePause(t *testing.T) {
 	x.add("web", 3, "running", [2]int{254, 1})
 	x.add("web-backup", 9, "blocked", [2]int{254, 1})
 	x.add("data", 5, "running", [2]int{254, 3})
-	state := t.TempDir()
-	m := mountXen(t, Options{OriginQuiesce: map[string]bool{"vg/web": true}, StateDir: state}, x)
+	pauseDir := t.TempDir()
+	m := mountXen(t, setup{ops: ops.Options{OriginQuiesce: map[string]bool{"vg/web": true}}, pauseDir: pauseDir}, x)
 	callsSince := func(n int) string {
 		m.lvm.Mu.Lock()
 		defer m.lvm.Mu.Unlock()
@@ -406,7 +406,7 @@ func TestQuiescePause(t *testing.T) {
 		}
 	})
 
-	entries, err := os.ReadDir(filepath.Join(state, "paused"))
+	entries, err := os.ReadDir(filepath.Join(pauseDir, "paused"))
 	if err != nil || len(entries) != 0 {
 		t.Errorf("pause records left behind: %v %v", entries, err)
 	}
@@ -417,8 +417,8 @@ func TestQuiescePause(t *testing.T) {
 func TestQuiesceRecovery(t *testing.T) {
 	x := &fakeXen{}
 	x.add("web", 3, "running", [2]int{254, 1})
-	state := t.TempDir()
-	m := mountXen(t, Options{Quiesce: true, StateDir: state}, x)
+	pauseDir := t.TempDir()
+	m := mountXen(t, setup{ops: ops.Options{Quiesce: true}, pauseDir: pauseDir}, x)
 	m.lvm.Mu.Lock()
 	m.lvm.Delay = 300 * time.Millisecond
 	m.lvm.Mu.Unlock()
@@ -434,7 +434,7 @@ func TestQuiesceRecovery(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("no pause record appeared while lvcreate ran")
 		}
-		if files, _ := filepath.Glob(filepath.Join(state, "paused", "*.json")); len(files) == 1 {
+		if files, _ := filepath.Glob(filepath.Join(pauseDir, "paused", "*.json")); len(files) == 1 {
 			data, err := os.ReadFile(files[0])
 			if err == nil && x.state("web") == "paused" {
 				record = string(data)
@@ -472,7 +472,7 @@ func TestQuiesceRecovery(t *testing.T) {
 		}
 	}
 	logs := &logBuffer{}
-	restarted := New(m.lvm, m.dm, x, Options{Quiescer: x, StateDir: crashed, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	restarted := quiesce.New(x, quiesce.Options{StateDir: crashed, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err := restarted.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}

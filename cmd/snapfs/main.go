@@ -22,7 +22,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"os/signal"
 	"os/user"
 	"runtime/debug"
 	"strconv"
@@ -31,15 +30,9 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
-	sddaemon "github.com/coreos/go-systemd/v22/daemon"
-	gofs "github.com/hanwen/go-fuse/v2/fs"
-	"github.com/hanwen/go-fuse/v2/fuse"
-	"golang.org/x/sys/unix"
 
 	"github.com/snapfs/snapfs/fs"
 	"github.com/snapfs/snapfs/lvm"
-	"github.com/snapfs/snapfs/model"
-	"github.com/snapfs/snapfs/xen"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; without
@@ -170,151 +163,6 @@ func adminGID(group string) (int, error) {
 	return gid, nil
 }
 
-// serve mounts the tree and serves it until it is unmounted or a signal
-// asks snapfs to stop. Once the mount serves it tells systemd (when
-// NOTIFY_SOCKET is set) and calls ready, when not nil.
-func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) error {
-	runner := lvmRunner(cfg, log)
-	defer runner.Close()
-	client := lvm.NewClient(debugRunner{runner, log}, cfg.LVM)
-
-	var dm model.DeviceMapper
-	if d, err := lvm.OpenDeviceMapper(); err != nil {
-		log.Warn("device-mapper status unavailable, reading allocation from lvs reports instead", "err", err)
-	} else {
-		dm = d
-		defer d.Close()
-	}
-
-	gid, err := adminGID(cfg.AdminGroup)
-	if err != nil {
-		return fmt.Errorf("admin_group: %w", err)
-	}
-
-	origins := map[string]lvm.SizeSpec{}
-	quiesce := map[string]bool{}
-	for name, o := range cfg.Origin {
-		if o.SnapshotSize != nil {
-			origins[name] = o.SnapshotSize.SizeSpec
-		}
-		if o.Quiesce != nil {
-			quiesce[name] = *o.Quiesce == "pause"
-		}
-	}
-	// A stale mount is cleaned up first. Snapshots' files/ are mounted
-	// inside the tree by path, from the root: the path is absolute.
-	mountpoint, err := prepareMountpoint(inv.mountpoint, log)
-	if err != nil {
-		return err
-	}
-	opts := fs.Options{
-		VGs:                cfg.VGs,
-		SnapshotSize:       cfg.SnapshotSize.SizeSpec,
-		OriginSnapshotSize: origins,
-		Quiesce:            cfg.Quiesce == "pause",
-		OriginQuiesce:      quiesce,
-		AdminGID:           gid,
-		Logger:             log,
-		Mountpoint:         mountpoint,
-		FilesIdle:          time.Duration(cfg.FilesIdle),
-		// LVM's metadata backups and /dev/mapper tell, without running
-		// LVM, that nothing changed since the last report.
-		Stamp: func(vgs []string) (string, bool) { return lvm.ChangeStamp(lvm.DefaultBackupDir, vgs) },
-	}
-	mopts := fs.MountOptions(cfg.AllowOther, inv.debugFUSE)
-	mopts.FsName = inv.source
-	mopts.DirectMountFlags = inv.mountFlags
-	fuseLevel := slog.LevelWarn
-	if inv.debugFUSE {
-		fuseLevel = slog.LevelDebug
-	}
-	mopts.Logger = slog.NewLogLogger(log.Handler(), fuseLevel)
-
-	// Signals are caught before mounting. gofs.Mount returns once the
-	// kernel's first request through the new mount has been answered.
-	// Killed meanwhile by SIGTERM's default action, snapfs could never
-	// exit: the kernel waits for that answer without end, and the process
-	// cannot close /dev/fuse while it waits. A signal then waits here until
-	// the mount serves, and unmounts it.
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(signals)
-
-	// SIGUSR1 asks for the counters: how many LVM processes snapfs has
-	// started so far (make bench reads them to count, not guess).
-	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	defer signal.Stop(usr1)
-	go func() {
-		for range usr1 {
-			log.Info("stats", "lvm_processes", runner.Spawned(), "lvm_shell_commands", runner.ShellCommands())
-		}
-	}()
-
-	var domains fs.Domains
-	if x := openXen(cfg, debugRunner{&xen.ExecRunner{Timeout: time.Duration(cfg.CommandTimeout)}, log}, log); x != nil {
-		domains, opts.Quiescer = x, x
-	} else if quiesceConfigured(cfg) {
-		log.Warn("quiesce = \"pause\" has no effect: Xen features are off")
-	}
-	tree := fs.New(client, dm, domains, opts)
-	// Domains a killed snapfs left paused run again before anything else.
-	if err := tree.Recover(context.Background()); err != nil {
-		log.Error("recovering paused domains", "err", err)
-	}
-	// Read LVM once before mounting: the first access is then answered at
-	// once, and an LVM that does not work fails here, with its message.
-	if err := tree.Refresh(); err != nil {
-		return fmt.Errorf("reading LVM state: %w", err)
-	}
-	server, err := gofs.Mount(mountpoint, tree.Root(), mopts)
-	if err != nil {
-		// gofs.Mount also fails after mounting, when the kernel's first
-		// request fails (LVM ran past command_timeout, say): the mount
-		// must not stay behind, stale.
-		if entries, _ := readMountinfo(); len(entries) > 0 {
-			if m, ok := topMount(entries, mountpoint); ok && m.FSType == fsType {
-				if uerr := unix.Unmount(mountpoint, unix.MNT_DETACH); uerr != nil {
-					log.Error("unmounting after the failed start", "mountpoint", mountpoint, "err", uerr)
-				}
-			}
-		}
-		return fmt.Errorf("mount %s: %w", mountpoint, err)
-	}
-	// Whatever ends snapfs, no mount of a snapshot's files/ outlives it.
-	defer tree.Close()
-	if err := fs.RaiseReadahead(mountpoint); err != nil {
-		log.Warn("image reads keep the kernel's default readahead", "err", err)
-	}
-	passthrough := server.KernelSettings().Flags64()&fuse.CAP_PASSTHROUGH != 0
-	log.Info("serving", "mountpoint", mountpoint, "version", versionString(), "vgs", cfg.VGs,
-		"files_idle", time.Duration(cfg.FilesIdle), "kernel_passthrough", passthrough)
-
-	go func() {
-		sig := <-signals
-		log.Info("unmounting", "signal", sig.String())
-		tree.Close()
-		unmount(server, mountpoint, log)
-	}()
-
-	// The mount serves: gofs.Mount has waited for the kernel's first
-	// request. The variable goes, so that LVM and xl do not inherit it.
-	if sent, err := sddaemon.SdNotify(true, sddaemon.SdNotifyReady+"\nSTATUS=serving "+mountpoint); err != nil {
-		log.Warn("telling systemd that snapfs is ready", "err", err)
-	} else if sent {
-		log.Debug("told systemd that snapfs is ready")
-	}
-	if ready != nil {
-		if err := ready(); err != nil {
-			log.Error("daemonizing", "err", err)
-		}
-	}
-
-	server.Wait()
-	log.Info("unmounted", "mountpoint", mountpoint, "lvm_processes", runner.Spawned(), "lvm_shell_commands", runner.ShellCommands())
-	return nil
-}
-
 // lvmRunner returns the runner of LVM commands: one long-lived lvm shell
 // when LVM has snapfs's command profile (make install puts it in
 // /etc/lvm/profile) and the lvm binary is LVM's own, with a process per
@@ -345,7 +193,7 @@ func lvmRunner(cfg Config, log *slog.Logger) *lvm.ShellRunner {
 // unmount unmounts the tree, after tree.Close has unmounted the snapshots'
 // files/ inside it. A mount still in use (a shell inside it) is detached
 // lazily after a few tries, so a signal always ends snapfs.
-func unmount(server *fuse.Server, mountpoint string, log *slog.Logger) {
+func unmount(server *fs.Server, mountpoint string, log *slog.Logger) {
 	var err error
 	for i := 0; i < 5; i++ {
 		if err = server.Unmount(); err == nil {

@@ -8,16 +8,19 @@ import (
 
 	"github.com/snapfs/snapfs/fs"
 	"github.com/snapfs/snapfs/model"
+	"github.com/snapfs/snapfs/ops"
+	"github.com/snapfs/snapfs/quiesce"
 	"github.com/snapfs/snapfs/xen"
 )
 
-// xenBackend connects the tree to Xen: it is the tree's Domains and
-// Quiescer over a xen.Client.
+// xenBackend connects the tree to Xen over a xen.Client: the domains that
+// use an LV (for the domu files and for decisions) and the pausing of them.
 type xenBackend struct{ c *xen.Client }
 
 var (
 	_ fs.Domains  = xenBackend{}
-	_ fs.Quiescer = xenBackend{}
+	_ ops.Domains = xenBackend{}
+	_ quiesce.Xen = xenBackend{}
 )
 
 // openXen returns the Xen backend, or nil when this host has no Xen: no xl

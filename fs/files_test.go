@@ -1,202 +1,20 @@
 package fs
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/hanwen/go-fuse/v2/fuse"
-
-	"github.com/snapfs/snapfs/blockdev"
 	"github.com/snapfs/snapfs/model"
+	"github.com/snapfs/snapfs/snapmount"
 )
-
-// The backup tests stand a regular file, or a read-only loop device over
-// one, in for a snapshot's block device: the fake LVM reports it as the
-// LV's path.
-
-// useDevice makes the fake LV vg/name report dev as its device, of size
-// bytes (what its snapshot directory shows).
-func (m *mountedFS) useDevice(t *testing.T, name, dev string, size uint64) {
-	t.Helper()
-	m.lvm.Mu.Lock()
-	lv := m.lvm.Find("vg", name)
-	lv.Path = dev
-	if lv.Attr.IsThin() {
-		lv.Size = size
-	} else {
-		lv.OriginSize = size
-	}
-	m.lvm.Mu.Unlock()
-	if _, err := m.fs.refresh(true); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func requireTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		skipOrFail(t, "%s not found (scripts/ensure-deps installs it)", name)
-	}
-}
-
-// randomFile writes size bytes, random in a few places and zero elsewhere,
-// and returns the file's path.
-func randomFile(t *testing.T, size int64) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "device.img")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	chunk := make([]byte, 3<<20+123)
-	for _, off := range []int64{0, size / 2, size - int64(len(chunk))} {
-		if _, err := rand.Read(chunk); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.WriteAt(chunk, off); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return p
-}
-
-// attachLoop attaches a read-only loop device over a file for the test.
-func attachLoop(t *testing.T, file string) string {
-	t.Helper()
-	if _, err := os.Stat("/dev/loop-control"); err != nil {
-		skipOrFail(t, "no loop devices: %v", err)
-	}
-	loop, err := blockdev.AttachLoop(file)
-	if err != nil {
-		skipOrFail(t, "cannot attach a loop device: %v", err)
-	}
-	// The kernel detaches it once snapfs has unmounted what it mounted
-	// from it, which happens in a cleanup that runs after this one.
-	t.Cleanup(func() { loop.Close() })
-	return loop.Device
-}
-
-func (m *mountedFS) passthrough() bool {
-	return m.server.KernelSettings().Flags64()&fuse.CAP_PASSTHROUGH != 0
-}
-
-// The image is the device byte for byte, with the device's size, for the
-// tools that back up images; where the kernel offers passthrough, a regular
-// file behind it is read without snapfs.
-func TestImage(t *testing.T) {
-	m := mountFake(t, Options{})
-	const size = 64 << 20
-	dev := randomFile(t, size)
-	m.useDevice(t, "snap1", dev, size)
-	img := m.path("vg/web/snap1/image")
-
-	fi, err := os.Stat(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Size() != size || fi.Mode() != 0o444 {
-		t.Errorf("image: size %d mode %v, want %d and -r--r--r--", fi.Size(), fi.Mode(), size)
-	}
-	m.mustSh(t, "cmp "+img+" "+dev)
-	if got, want := m.mustSh(t, "dd if="+img+" bs=1M status=none | sha256sum"), m.mustSh(t, "sha256sum < "+dev); got != want {
-		t.Errorf("dd of the image: %s, the device: %s", got, want)
-	}
-	out := filepath.Join(t.TempDir(), "copy")
-	m.mustSh(t, "cp --sparse=always "+img+" "+out+" && cmp "+img+" "+out)
-	if m.passthrough() {
-		if n := m.fs.imageReads.Load(); n != 0 {
-			t.Errorf("the kernel offers passthrough, yet %d reads reached snapfs", n)
-		}
-	} else if m.fs.imageReads.Load() == 0 {
-		t.Error("no reads reached snapfs, and the kernel has no passthrough")
-	}
-
-	for _, tc := range []struct {
-		name string
-		op   func() error
-	}{
-		{"write", func() error { return os.WriteFile(img, []byte("x"), 0) }},
-		{"open read-write", func() error {
-			f, err := os.OpenFile(img, os.O_RDWR, 0)
-			if err == nil {
-				f.Close()
-			}
-			return err
-		}},
-		{"truncate", func() error { return os.Truncate(img, 0) }},
-		{"remove", func() error { return os.Remove(img) }},
-	} {
-		if err := tc.op(); errnoOf(err) != syscall.EPERM {
-			t.Errorf("%s: %v, want EPERM", tc.name, err)
-		}
-	}
-}
-
-// A block device cannot be a passthrough backing file (Linux 6.18 refuses
-// it): snapfs serves the reads itself, in requests of up to 1 MiB.
-func TestImageOfBlockDevice(t *testing.T) {
-	m := mountFake(t, Options{})
-	const size = 48 << 20
-	file := randomFile(t, size)
-	dev := attachLoop(t, file)
-	m.useDevice(t, "snap1", dev, size)
-	img := m.path("vg/web/snap1/image")
-	m.mustSh(t, "dd if="+img+" bs=1M status=none | cmp - "+file)
-	reads := m.fs.imageReads.Load()
-	if reads == 0 {
-		t.Fatal("no reads reached snapfs")
-	}
-	// Readahead of 4 MiB in requests of almost 1 MiB: a sequential read of
-	// 48 MiB needs about 50 requests, not 384 of 128 KiB.
-	if reads > 80 {
-		t.Errorf("reading %d MiB took %d requests: the read size or readahead is small", size>>20, reads)
-	}
-	requireTool(t, "qemu-img")
-	qcow := filepath.Join(t.TempDir(), "snap.qcow2")
-	m.mustSh(t, "cmp "+img+" "+dev+" && qemu-img convert -O qcow2 "+img+" "+qcow+" && qemu-img compare -q "+qcow+" "+file)
-}
-
-// A thin snapshot is created with activation skipped: opening its image
-// activates it, and its state says so.
-func TestImageActivatesThinSnapshot(t *testing.T) {
-	m := mountFake(t, Options{})
-	dev := randomFile(t, 8<<20)
-	m.useDevice(t, "dbsnap", dev, 8<<20)
-	if got := readFile(t, m.path("vg/db/dbsnap/state")); got != "inactive\n" {
-		t.Fatalf("state before: %q", got)
-	}
-	// A stat activates nothing.
-	if _, err := os.Stat(m.path("vg/db/dbsnap/image")); err != nil {
-		t.Fatal(err)
-	}
-	if got := m.lvm.LastCall(); strings.Contains(got, "lvchange") {
-		t.Errorf("stat of image ran %s", got)
-	}
-	m.mustSh(t, "cmp vg/db/dbsnap/image "+dev)
-	if got := m.lvm.LastCall(); got != "lvm lvchange -ay -K vg/dbsnap" {
-		t.Errorf("last LVM call %q, want the activation", got)
-	}
-	if got := readFile(t, m.path("vg/db/dbsnap/state")); got != "active\n" {
-		t.Errorf("state after opening image: %q", got)
-	}
-	if !strings.Contains(m.logs.String(), `op=activate path=vg/db/dbsnap uid=0 lvm="lvm lvchange -ay -K vg/dbsnap"`) {
-		t.Errorf("no audit line for the activation:\n%s", m.logs.String())
-	}
-}
 
 // ext4Device makes an ext4 image holding a small tree and returns a
 // read-only loop device over it.
@@ -258,7 +76,7 @@ func mountsUnder(t *testing.T, dir string) []string {
 func (m *mountedFS) unmountFiles(t *testing.T, snapshot string) {
 	t.Helper()
 	e := m.entry(t, snapshot)
-	release, err := m.fs.holdFiles(e.LV.UUID)
+	release, err := m.fs.mounts.Hold(e.LV.UUID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +85,7 @@ func (m *mountedFS) unmountFiles(t *testing.T, snapshot string) {
 
 func (m *mountedFS) entry(t *testing.T, name string) *model.LVEntry {
 	t.Helper()
-	tree, err := m.fs.refresh(true)
+	tree, err := m.store.Refresh(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +100,7 @@ func (m *mountedFS) entry(t *testing.T, name string) *model.LVEntry {
 // driver when something first looks inside, whichever way it looks: each
 // tool starts from an unmounted files/.
 func TestFilesTools(t *testing.T) {
-	m := mountFake(t, Options{})
+	m := mountFake(t, setup{})
 	dev := ext4Device(t)
 	m.useDevice(t, "snap1", dev, 16<<20)
 	files := m.path("vg/web/snap1/files")
@@ -331,7 +149,7 @@ func TestFilesTools(t *testing.T) {
 
 // Many processes looking inside at once all see the filesystem.
 func TestFilesConcurrentFirstLook(t *testing.T) {
-	m := mountFake(t, Options{})
+	m := mountFake(t, setup{})
 	m.useDevice(t, "snap1", ext4Device(t), 16<<20)
 	for round := 0; round < 3; round++ {
 		m.unmountFiles(t, "snap1")
@@ -365,7 +183,7 @@ func TestFilesConcurrentFirstLook(t *testing.T) {
 
 // Unused, files/ is unmounted after files_idle; in use, it stays.
 func TestFilesIdleUnmount(t *testing.T) {
-	m := mountFake(t, Options{FilesIdle: 500 * time.Millisecond})
+	m := mountFake(t, setup{files: snapmount.Options{Idle: 500 * time.Millisecond}})
 	m.useDevice(t, "snap1", ext4Device(t), 16<<20)
 	files := m.path("vg/web/snap1/files")
 	m.mustSh(t, "ls vg/web/snap1/files/ >/dev/null")
@@ -398,7 +216,7 @@ func TestFilesIdleUnmount(t *testing.T) {
 // rmdir and merge unmount files/ first, and refuse with EBUSY while a
 // process is inside it, changing nothing; Close unmounts everything.
 func TestFilesUnmountBeforeChange(t *testing.T) {
-	m := mountFake(t, Options{})
+	m := mountFake(t, setup{})
 	m.useDevice(t, "snap1", ext4Device(t), 16<<20)
 	files := m.path("vg/web/snap1/files")
 
@@ -453,7 +271,7 @@ func TestFilesUnmountBeforeChange(t *testing.T) {
 
 // Without a filesystem files/ is empty, and the log says why.
 func TestFilesWithoutFilesystem(t *testing.T) {
-	m := mountFake(t, Options{})
+	m := mountFake(t, setup{})
 	zeros := filepath.Join(t.TempDir(), "zeros")
 	if err := os.WriteFile(zeros, make([]byte, 1<<20), 0o644); err != nil {
 		t.Fatal(err)
@@ -479,7 +297,7 @@ func TestFilesWithoutFilesystem(t *testing.T) {
 func TestFilesXFS(t *testing.T) {
 	requireTool(t, "mkfs.xfs")
 	requireTool(t, "losetup")
-	m := mountFake(t, Options{})
+	m := mountFake(t, setup{})
 	dir := t.TempDir()
 	img := filepath.Join(dir, "xfs.img")
 	// mkfs.xfs wants 300 MB; the file stays sparse.
@@ -521,62 +339,10 @@ func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool)
 	}
 }
 
-func TestChdirSyscall(t *testing.T) {
-	for line, want := range map[string]bool{
-		"80 0x7ffd5a3c 0x0 0x0 0x0 0x0 0x0 0x7ffd 0x7f12\n":  syscall.SYS_CHDIR == 80,
-		"332 0xffffff9c 0x55 0x100 0x7ff 0x0 0x0 0x7ff 0x7f": false,
-		"running": false,
-		"":        false,
-	} {
-		if got := isChdirSyscall(line); got != want {
-			t.Errorf("isChdirSyscall(%q) = %v", line, got)
-		}
-	}
-}
-
-// readProcSyscall reads the line of a real thread, and fails for a thread
-// that does not exist.
-func TestReadProcSyscall(t *testing.T) {
-	line, err := readProcSyscall(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if nr, _, _ := strings.Cut(strings.TrimSpace(line), " "); nr != "running" {
-		if _, err := strconv.Atoi(nr); err != nil {
-			t.Errorf("/proc/PID/syscall = %q: neither running nor a syscall number", line)
-		}
-	}
-	if _, err := readProcSyscall(1 << 30); err == nil {
-		t.Error("no error for a thread that does not exist")
-	}
-}
-
-// A request can reach snapfs before its caller sleeps, while
-// /proc/PID/syscall still says "running": callerSyscall waits for the
-// line of the sleeping caller. This lost a chdir into files/ once in CI.
-func TestCallerSyscallWaitsOutRunning(t *testing.T) {
-	reads := 0
-	line := callerSyscall(42, func(pid int) (string, error) {
-		if pid != 42 {
-			t.Fatalf("read pid %d", pid)
-		}
-		if reads++; reads < 4 {
-			return "running\n", nil
-		}
-		return "80 0x7ffd5a3c 0x0 0x0 0x0 0x0 0x0 0x7ffd 0x7f12\n", nil
-	})
-	if !isChdirSyscall(line) || reads != 4 {
-		t.Errorf("after %d reads: %q, want the chdir line after 4", reads, line)
-	}
-	if got := callerSyscall(1, func(int) (string, error) { return "", os.ErrNotExist }); got != "" {
-		t.Errorf("unreadable: %q", got)
-	}
-}
-
 // A mounted files/ moves with its snapshot's rename, and rmdir under the
 // new name still unmounts it.
 func TestFilesFollowRename(t *testing.T) {
-	m := mountFake(t, Options{})
+	m := mountFake(t, setup{})
 	m.useDevice(t, "snap1", ext4Device(t), 16<<20)
 	m.mustSh(t, "ls vg/web/snap1/files/ >/dev/null && mv vg/web/snap1 vg/web/renamed")
 	if got := m.mustSh(t, "cat vg/web/renamed/files/etc/hostname"); got != "web1\n" {

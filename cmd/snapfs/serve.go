@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/snapfs/snapfs/fs"
+	"github.com/snapfs/snapfs/lvm"
+	"github.com/snapfs/snapfs/model"
+	"github.com/snapfs/snapfs/ops"
+	"github.com/snapfs/snapfs/quiesce"
+	"github.com/snapfs/snapfs/snapmount"
+	"github.com/snapfs/snapfs/state"
+	"github.com/snapfs/snapfs/xen"
+)
+
+// serve mounts the tree and serves it until it is unmounted or a signal
+// asks snapfs to stop. Once the mount serves it tells systemd (when
+// NOTIFY_SOCKET is set) and calls ready, when not nil.
+func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) error {
+	gid, err := adminGID(cfg.AdminGroup)
+	if err != nil {
+		return fmt.Errorf("admin_group: %w", err)
+	}
+	// A stale mount is cleaned up first. Snapshots' files/ are mounted
+	// inside the tree by path, from the root: the path is absolute.
+	mountpoint, err := prepareMountpoint(inv.mountpoint, log)
+	if err != nil {
+		return err
+	}
+	b := openBackends(cfg, log)
+	defer b.close()
+
+	// Signals are caught before mounting. Mount returns once the
+	// kernel's first request through the new mount has been answered.
+	// Killed meanwhile by SIGTERM's default action, snapfs could never
+	// exit: the kernel waits for that answer without end, and the process
+	// cannot close /dev/fuse while it waits. A signal then waits here until
+	// the mount serves, and unmounts it.
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	stopStats := logStatsOnUSR1(b.runner, log)
+	defer stopStats()
+
+	tree, err := buildTree(cfg, b, gid, mountpoint, log)
+	if err != nil {
+		return err
+	}
+	server, err := tree.Mount(mountpoint, fs.MountConfig{
+		AllowOther: cfg.AllowOther, Debug: inv.debugFUSE, Source: inv.source, Flags: inv.mountFlags, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	// Whatever ends snapfs, no mount of a snapshot's files/ outlives it.
+	defer tree.Close()
+	log.Info("serving", "mountpoint", mountpoint, "version", versionString(), "vgs", cfg.VGs,
+		"files_idle", time.Duration(cfg.FilesIdle), "kernel_passthrough", server.Passthrough())
+
+	go func() {
+		sig := <-signals
+		log.Info("unmounting", "signal", sig.String())
+		tree.Close()
+		unmount(server, mountpoint, log)
+	}()
+	signalReady(mountpoint, ready, log)
+	server.Wait()
+	log.Info("unmounted", "mountpoint", mountpoint, "lvm_processes", b.runner.Spawned(), "lvm_shell_commands", b.runner.ShellCommands())
+	return nil
+}
+
+// backends are what snapfs talks to: LVM (a long-lived lvm shell, or a
+// process per command), device-mapper (nil where it cannot be opened) and
+// Xen (nil when this host has none).
+type backends struct {
+	runner *lvm.ShellRunner
+	client *lvm.Client
+	dm     *lvm.DeviceMapper
+	xen    *xenBackend
+}
+
+func openBackends(cfg Config, log *slog.Logger) *backends {
+	b := &backends{runner: lvmRunner(cfg, log)}
+	b.client = lvm.NewClient(debugRunner{b.runner, log}, cfg.LVM)
+	if d, err := lvm.OpenDeviceMapper(); err != nil {
+		log.Warn("device-mapper status unavailable, reading allocation from lvs reports instead", "err", err)
+	} else {
+		b.dm = d
+	}
+	b.xen = openXen(cfg, debugRunner{&xen.ExecRunner{Timeout: time.Duration(cfg.CommandTimeout)}, log}, log)
+	if b.xen == nil && quiesceConfigured(cfg) {
+		log.Warn("quiesce = \"pause\" has no effect: Xen features are off")
+	}
+	return b
+}
+
+func (b *backends) close() {
+	if b.dm != nil {
+		b.dm.Close()
+	}
+	b.runner.Close()
+}
+
+// deviceMapper is b.dm as the interface, nil when there is none (a nil
+// *lvm.DeviceMapper in an interface would not be nil).
+func (b *backends) deviceMapper() model.DeviceMapper {
+	if b.dm == nil {
+		return nil
+	}
+	return b.dm
+}
+
+// buildTree builds the parts of the tree from the config and wires them:
+// the model's store, the Xen pause holder, the operations, and the FUSE
+// tree with its files/ mounts. Domains a killed snapfs left paused run
+// again first, and LVM is read once: the first access is then answered at
+// once, and an LVM that does not work fails here, with its message.
+func buildTree(cfg Config, b *backends, adminGID int, mountpoint string, log *slog.Logger) (*fs.FS, error) {
+	dm := b.deviceMapper()
+	store := state.New(b.client, state.Options{
+		VGs: cfg.VGs, DM: dm, Logger: log,
+		// LVM's metadata backups and /dev/mapper tell, without running
+		// LVM, that nothing changed since the last report.
+		Stamp: func(vgs []string) (string, bool) { return lvm.ChangeStamp(lvm.DefaultBackupDir, vgs) },
+	})
+	opsOpts := ops.Options{
+		SnapshotSize:       cfg.SnapshotSize.SizeSpec,
+		OriginSnapshotSize: map[string]lvm.SizeSpec{},
+		Quiesce:            cfg.Quiesce == "pause",
+		OriginQuiesce:      map[string]bool{},
+		DM:                 dm,
+		Logger:             log,
+	}
+	for name, o := range cfg.Origin {
+		if o.SnapshotSize != nil {
+			opsOpts.OriginSnapshotSize[name] = o.SnapshotSize.SizeSpec
+		}
+		if o.Quiesce != nil {
+			opsOpts.OriginQuiesce[name] = *o.Quiesce == "pause"
+		}
+	}
+	// Without Xen (a nil interface, not a nil *xenBackend) the holder
+	// pauses nothing, and Recover logs what records it finds.
+	var (
+		domains fs.Domains
+		x       quiesce.Xen
+	)
+	if b.xen != nil {
+		domains, opsOpts.Domains, x = b.xen, b.xen, b.xen
+	}
+	holder := quiesce.New(x, quiesce.Options{Logger: log})
+	if x != nil {
+		opsOpts.Quiescer = holder
+	}
+	if err := holder.Recover(context.Background()); err != nil {
+		log.Error("recovering paused domains", "err", err)
+	}
+	// The files/ mounts activate a snapshot through the operations, and
+	// the operations unmount files/ before rmdir and merge: the mounts are
+	// made with a reference to the variable the operations are put in next.
+	var operations *ops.Ops
+	mounts := snapmount.New(snapmount.Options{
+		Mountpoint: mountpoint, Idle: time.Duration(cfg.FilesIdle), Logger: log, Path: store.Path,
+		Device: func(ctx context.Context, uuid string) (string, error) { return operations.Device(ctx, uuid) },
+	})
+	opsOpts.Files = mounts
+	operations = ops.New(b.client, store, opsOpts)
+	tree := fs.New(fs.Parts{Store: store, Ops: operations, Mounts: mounts, DM: dm, Domains: domains},
+		fs.Options{AdminGID: adminGID, Logger: log})
+	if _, err := store.Refresh(true); err != nil {
+		return nil, fmt.Errorf("reading LVM state: %w", err)
+	}
+	return tree, nil
+}
+
+// signalReady tells systemd (Type=notify) that the mount serves, and the
+// mount helper's parent (ready), when there is one. Mount has waited
+// for the kernel's first request. sd_notify unsets NOTIFY_SOCKET, so that
+// LVM and xl do not inherit it.
+func signalReady(mountpoint string, ready func() error, log *slog.Logger) {
+	if sent, err := sddaemon.SdNotify(true, sddaemon.SdNotifyReady+"\nSTATUS=serving "+mountpoint); err != nil {
+		log.Warn("telling systemd that snapfs is ready", "err", err)
+	} else if sent {
+		log.Debug("told systemd that snapfs is ready")
+	}
+	if ready != nil {
+		if err := ready(); err != nil {
+			log.Error("daemonizing", "err", err)
+		}
+	}
+}
+
+// logStatsOnUSR1 logs the counters when SIGUSR1 comes: how many LVM
+// processes snapfs has started so far (make bench reads them to count, not
+// guess). The returned function stops it.
+func logStatsOnUSR1(runner *lvm.ShellRunner, log *slog.Logger) func() {
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	go func() {
+		for range usr1 {
+			log.Info("stats", "lvm_processes", runner.Spawned(), "lvm_shell_commands", runner.ShellCommands())
+		}
+	}()
+	return func() { signal.Stop(usr1); close(usr1) }
+}

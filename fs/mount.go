@@ -1,0 +1,71 @@
+package fs
+
+import (
+	"fmt"
+	"log/slog"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+)
+
+// MountConfig says how the tree is mounted.
+type MountConfig struct {
+	// AllowOther lets users other than root see the tree (allow_other).
+	AllowOther bool
+	// Debug logs every FUSE request and reply.
+	Debug bool
+	// Source is the mount's source (fsname): what /proc/mounts and df show.
+	Source string
+	// Flags are the mount(2) flags (MS_NOSUID, MS_NODEV, ...).
+	Flags uintptr
+	// Logger receives go-fuse's own messages: its warnings, and with Debug
+	// every request.
+	Logger *slog.Logger
+}
+
+// Server is the tree, mounted and served.
+type Server struct {
+	*fuse.Server
+}
+
+// Passthrough tells whether the kernel took FUSE passthrough (Linux 6.9
+// and later): image reads of a regular file then never reach snapfs.
+func (s *Server) Passthrough() bool {
+	return s.KernelSettings().Flags64()&fuse.CAP_PASSTHROUGH != 0
+}
+
+// Mount mounts the tree on mountpoint, an absolute path, and serves it; it
+// returns once the kernel's first request through the mount has been
+// answered. It then raises the mount's readahead (RaiseReadahead), logging
+// when it cannot. go-fuse's Mount also fails after mounting, when that
+// first request fails (LVM ran past command_timeout, say): the mount does
+// not stay behind, stale, and the files/ mounts are let go.
+func (f *FS) Mount(mountpoint string, c MountConfig) (*Server, error) {
+	opts := MountOptions(c.AllowOther, c.Debug)
+	if c.Source != "" {
+		opts.FsName = c.Source
+	}
+	opts.DirectMountFlags = c.Flags
+	if c.Logger != nil {
+		level := slog.LevelWarn
+		if c.Debug {
+			level = slog.LevelDebug
+		}
+		opts.Logger = slog.NewLogLogger(c.Logger.Handler(), level)
+	}
+	server, err := gofs.Mount(mountpoint, f.Root(), opts)
+	if err != nil {
+		f.Close()
+		if _, found, _ := fuseMountDevice(mountpoint); found {
+			if uerr := unix.Unmount(mountpoint, unix.MNT_DETACH); uerr != nil {
+				f.log().Error("unmounting after the failed start", "mountpoint", mountpoint, "err", uerr)
+			}
+		}
+		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
+	}
+	if err := RaiseReadahead(mountpoint); err != nil {
+		f.log().Warn("image reads keep the kernel's default readahead", "err", err)
+	}
+	return &Server{server}, nil
+}
