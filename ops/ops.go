@@ -114,6 +114,8 @@ func callerOf(ctx context.Context) int64 {
 // message; the error is returned as fn returned it.
 func (o *Ops) Change(ctx context.Context, op, path string, fn func(ctx context.Context) error) error {
 	uid := callerOf(ctx)
+	// Reads meanwhile are answered from the model as it was (state).
+	defer o.store.BeginChange()()
 	start := time.Now()
 	// LVM must finish what it started even when the caller gives up (Ctrl-C
 	// on mkdir): a killed lvcreate could leave a half-made LV behind.

@@ -80,9 +80,10 @@ type Store struct {
 	log  *slog.Logger
 	warn *logonce.Logger
 
-	refreshMu sync.Mutex  // one report or catch-up at a time; guards base
-	base      *baseline   // what the model was read from besides the report
-	refreshBG atomic.Bool // a background refresh runs
+	refreshMu sync.Mutex   // one report or catch-up at a time; guards base
+	base      *baseline    // what the model was read from besides the report
+	refreshBG atomic.Bool  // a background refresh runs
+	changes   atomic.Int32 // changes of snapfs's own in flight (BeginChange)
 
 	mu        sync.Mutex  // guards the model, its ages and its listener below
 	tree      *model.Tree // nil until the first report
@@ -130,7 +131,10 @@ func (s *Store) since(t time.Time) time.Duration { return s.now().Sub(t) }
 
 // Current returns the model, refreshed when it is older than MaxAge: in the
 // background while it is younger than MaxAge+StaleGrace (the access gets the
-// model as it is), else at once.
+// model as it is), else at once. While a change of snapfs's own is in
+// flight, an access never waits for a report: LVM answers it only once the
+// change is done (one lvm shell, or the VG's lock), and the model is what
+// LVM showed before the change began, which the change's own end replaces.
 func (s *Store) Current() (*model.Tree, error) {
 	s.mu.Lock()
 	t, taken := s.tree, s.taken
@@ -142,11 +146,19 @@ func (s *Store) Current() (*model.Tree, error) {
 	if t != nil && s.unchanged() {
 		return t, nil
 	}
-	if t != nil && age < s.opts.MaxAge+s.opts.StaleGrace {
+	if t != nil && (age < s.opts.MaxAge+s.opts.StaleGrace || s.changes.Load() > 0) {
 		s.refreshInBackground()
 		return t, nil
 	}
 	return s.Refresh(false)
+}
+
+// BeginChange says that a change of snapfs's own starts, for Current; the
+// returned function says that it has ended. ops calls it for every change.
+func (s *Store) BeginChange() (end func()) {
+	s.changes.Add(1)
+	var once sync.Once
+	return func() { once.Do(func() { s.changes.Add(-1) }) }
 }
 
 // Lookup finds the LV with that UUID in the current model; model.ErrGone

@@ -326,3 +326,66 @@ func shown(t *model.Tree) string {
 	}
 	return strings.Join(names, " ")
 }
+
+// blockingReporter is LVM busy with a change: a report waits until the
+// test lets it go.
+type blockingReporter struct {
+	*lvmtest.LVM
+	release chan struct{}
+	started chan struct{}
+}
+
+func (r *blockingReporter) Report(ctx context.Context, vgs []string) (*lvm.Report, error) {
+	select {
+	case r.started <- struct{}{}:
+	default:
+	}
+	<-r.release
+	return r.LVM.Report(ctx, vgs)
+}
+
+// While a change of snapfs's own is in flight, an access to a model of any
+// age is answered at once, from the model as it was; without one, an access
+// to a model too old waits for the report.
+func TestReadsNeverWaitForAChange(t *testing.T) {
+	r := &blockingReporter{LVM: lvmtest.New(), release: make(chan struct{}), started: make(chan struct{}, 1)}
+	c := &clock{now: lvmtest.T0}
+	s := newTestStore(r, c, Options{MaxAge: time.Second, StaleGrace: time.Second})
+	close(r.release)
+	first, err := s.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.release = make(chan struct{})
+	<-r.started // the first report's
+
+	end := s.BeginChange()
+	c.advance(time.Hour)
+	got := make(chan *model.Tree, 1)
+	go func() { t2, _ := s.Current(); got <- t2 }()
+	select {
+	case t2 := <-got:
+		if t2 != first {
+			t.Errorf("during a change: model %p, want the one before %p", t2, first)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("an access waited for a report while a change was in flight")
+	}
+	<-r.started // the background report, waiting for LVM
+	end()
+	end() // a second end is harmless
+
+	// The change is over; the background report still waits for LVM. A
+	// model too old makes an access wait for the report.
+	c.advance(time.Hour)
+	go func() { t3, _ := s.Current(); got <- t3 }()
+	select {
+	case <-got:
+		t.Fatal("without a change in flight, an access to a model an hour old did not wait for the report")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(r.release)
+	if t3 := <-got; t3 == first {
+		t.Error("the access after the report got the old model")
+	}
+}
