@@ -61,17 +61,18 @@ func filesIno(uuid, part string) uint64 {
 
 func (f *FS) filesInode(ctx context.Context, parent *gofs.Inode, e *model.LVEntry, part string, out *fuse.EntryOut) *gofs.Inode {
 	n := filesIno(e.LV.UUID, part)
-	filesAttr(&out.Attr, n, e, 0)
+	f.filesAttr(&out.Attr, n, e, 0)
 	// The attributes are never cached (timeout 0): chdir's permission check
 	// must reach snapfs, see Getattr.
 	return parent.NewInode(ctx, &filesDir{fs: f, uuid: e.LV.UUID, part: part}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: n})
 }
 
-// filesAttr fills the attributes of the directory under the mount: read-only
-// for everyone, whatever admin_group says, since nothing can change in it.
-func filesAttr(a *fuse.Attr, n uint64, e *model.LVEntry, subdirs int) {
+// filesAttr fills the attributes of the directory under the mount: entered
+// by root (and admin_group) only, as the filesystem mounted over it is
+// (snapmount's gate), and writable by none, since nothing can change in it.
+func (f *FS) filesAttr(a *fuse.Attr, n uint64, e *model.LVEntry, subdirs int) {
 	a.Ino = n
-	a.Mode = syscall.S_IFDIR | 0o755
+	f.dataMode(a, syscall.S_IFDIR|0o700)
 	a.Nlink = uint32(2 + subdirs)
 	if t := e.LV.Time; !t.IsZero() {
 		a.SetTimes(&t, &t, &t)
@@ -105,7 +106,7 @@ func (n *filesDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Att
 	if n.part == "" {
 		subdirs = len(n.fs.mounts.Partitions(n.uuid))
 	}
-	filesAttr(&out.Attr, n.StableAttr().Ino, e, subdirs)
+	n.fs.filesAttr(&out.Attr, n.StableAttr().Ino, e, subdirs)
 	return 0
 }
 

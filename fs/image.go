@@ -36,7 +36,7 @@ var (
 
 func (f *FS) imageInode(ctx context.Context, parent *gofs.Inode, e *model.LVEntry, out *fuse.EntryOut) *gofs.Inode {
 	n := ino("lv", e.LV.UUID, "image")
-	imageAttr(&out.Attr, n, e)
+	f.imageAttr(&out.Attr, n, e)
 	out.SetAttrTimeout(imageAttrTimeout)
 	return parent.NewInode(ctx, &imageFile{fs: f, uuid: e.LV.UUID}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: n})
 }
@@ -46,14 +46,16 @@ func (f *FS) imageInode(ctx context.Context, parent *gofs.Inode, e *model.LVEntr
 // kernel would ask for them before every read (auto_inval_data).
 const imageAttrTimeout = time.Second
 
-// imageAttr fills the attributes of snapshot e's image. Its times are the
+// imageAttr fills the attributes of snapshot e's image: readable by root
+// (and admin_group) only, as the block device is. Its times are the
 // snapshot's creation, when its content was taken: a backup tool that skips
 // unchanged files by size, time and inode reads a snapshot made anew under
 // the same name again (its inode follows the LV's UUID). st_blocks counts
 // every byte as allocated: a block device has no holes.
-func imageAttr(a *fuse.Attr, n uint64, e *model.LVEntry) {
+func (f *FS) imageAttr(a *fuse.Attr, n uint64, e *model.LVEntry) {
 	size := model.VisibleSize(e)
 	fileAttr(a, n, 0o444, 0)
+	f.dataMode(a, syscall.S_IFREG|0o400)
 	a.Size = size
 	a.Blocks = (size + 511) / 512
 	if t := e.LV.Time; !t.IsZero() {
@@ -64,14 +66,14 @@ func imageAttr(a *fuse.Attr, n uint64, e *model.LVEntry) {
 func (n *imageFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	out.SetTimeout(imageAttrTimeout)
 	if h, ok := fh.(*imageHandle); ok {
-		imageAttr(&out.Attr, n.StableAttr().Ino, h.entry)
+		n.fs.imageAttr(&out.Attr, n.StableAttr().Ino, h.entry)
 		return 0
 	}
 	e, err := n.fs.store.Lookup(n.uuid)
 	if err != nil {
 		return toErrno(err)
 	}
-	imageAttr(&out.Attr, n.StableAttr().Ino, e)
+	n.fs.imageAttr(&out.Attr, n.StableAttr().Ino, e)
 	return 0
 }
 
@@ -138,7 +140,7 @@ func (h *imageHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Re
 // Getattr answers fstat of an open image with what the file was at open.
 func (h *imageHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
 	out.SetTimeout(imageAttrTimeout)
-	imageAttr(&out.Attr, ino("lv", h.entry.LV.UUID, "image"), h.entry)
+	h.fs.imageAttr(&out.Attr, ino("lv", h.entry.LV.UUID, "image"), h.entry)
 	return 0
 }
 

@@ -8,12 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 
-	gofs "github.com/hanwen/go-fuse/v2/fs"
-	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/hanwen/go-fuse/v2/splice"
 
 	"github.com/snapfs/snapfs/internal/leakcheck"
@@ -66,7 +65,7 @@ func (l *logBuffer) String() string {
 }
 
 type mountedFS struct {
-	server *fuse.Server
+	server *Server
 	dir    string
 	lvm    *lvmtest.LVM
 	dm     *lvmtest.DM
@@ -82,6 +81,8 @@ type setup struct {
 	state state.Options
 	ops   ops.Options
 	files snapmount.Options
+	// allowOther mounts with allow_other: other users see the tree.
+	allowOther bool
 	// noDM leaves the tree without device-mapper: it reads states from
 	// the report.
 	noDM bool
@@ -145,13 +146,14 @@ func mountFake(t *testing.T, s setup) *mountedFS {
 	s.fs.Logger = log
 	m.fs = New(parts, s.fs)
 	// SNAPFS_TEST_FUSE_DEBUG=1 logs every FUSE request and reply.
-	server, err := gofs.Mount(m.dir, m.fs.Root(), MountOptions(false, os.Getenv("SNAPFS_TEST_FUSE_DEBUG") != ""))
+	server, err := m.fs.Mount(m.dir, MountConfig{AllowOther: s.allowOther, Debug: os.Getenv("SNAPFS_TEST_FUSE_DEBUG") != "", Logger: log})
 	if err != nil {
 		skipOrFail(t, "mount: %v", err)
 	}
 	m.server = server
-	if err := RaiseReadahead(m.dir); err != nil {
-		t.Errorf("raising the readahead: %v", err)
+	// Mount raised the readahead, or logged why not.
+	if strings.Contains(m.logs.String(), "default readahead") {
+		t.Errorf("raising the readahead:\n%s", m.logs.String())
 	}
 	t.Cleanup(func() {
 		m.fs.Close()

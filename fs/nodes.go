@@ -67,6 +67,17 @@ func (f *FS) dirAttr(a *fuse.Attr, n uint64, t time.Time, subdirs int) {
 	}
 }
 
+// dataMode sets the mode of a snapshot's data (image, files/), which only
+// root may read: mode, with the owner's read and execute bits given to
+// admin_group, when there is one.
+func (f *FS) dataMode(a *fuse.Attr, mode uint32) {
+	a.Mode, a.Gid = mode, 0
+	if f.opts.AdminGID >= 0 {
+		a.Mode |= (mode & 0o500) >> 3
+		a.Gid = uint32(f.opts.AdminGID)
+	}
+}
+
 // startTime is when snapfs started: the time of the root and VG directories
 // and of the status files.
 var startTime = time.Now()

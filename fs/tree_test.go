@@ -2,8 +2,11 @@ package fs
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -221,8 +224,9 @@ func TestFstatAfterOpenIsFresh(t *testing.T) {
 
 func TestModesAndTimes(t *testing.T) {
 	m := mountFake(t, setup{})
-	out := m.mustSh(t, "ls -ld vg vg/web vg/web/snap1 vg/web/snap1/ctl vg/web/snap1/state | cut -c1-10")
-	want := "drwxr-xr-x\ndrwxr-xr-x\ndrwxr-xr-x\n--w-------\n-r--r--r--\n"
+	out := m.mustSh(t, "ls -ld vg vg/web vg/web/snap1 vg/web/snap1/ctl vg/web/snap1/state vg/web/snap1/image vg/web/snap1/files | cut -c1-10")
+	// ls sorts: ctl, files, image, state.
+	want := "drwxr-xr-x\ndrwxr-xr-x\ndrwxr-xr-x\n--w-------\ndrwx------\n-r--------\n-r--r--r--\n"
 	if out != want {
 		t.Errorf("modes:\n%s\nwant\n%s", out, want)
 	}
@@ -253,6 +257,8 @@ func TestAdminGroupModes(t *testing.T) {
 		{"vg/web", os.ModeDir | 0o775},
 		{"vg/web/snap1/ctl", 0o220},
 		{"vg/web/snap1/state", 0o444},
+		{"vg/web/snap1/image", 0o440},
+		{"vg/web/snap1/files", os.ModeDir | 0o750},
 	} {
 		fi, err := os.Stat(m.path(tc.path))
 		if err != nil {
@@ -262,7 +268,7 @@ func TestAdminGroupModes(t *testing.T) {
 		if fi.Mode() != tc.mode {
 			t.Errorf("%s mode %v, want %v", tc.path, fi.Mode(), tc.mode)
 		}
-		if tc.mode&0o020 != 0 && st.Gid != 4242 {
+		if tc.mode&0o060 != 0 && tc.mode&0o004 == 0 && st.Gid != 4242 {
 			t.Errorf("%s gid %d, want 4242", tc.path, st.Gid)
 		}
 	}
@@ -280,5 +286,51 @@ func TestStableInodes(t *testing.T) {
 		if ia, ib := sa.Sys().(*syscall.Stat_t).Ino, sb.Sys().(*syscall.Stat_t).Ino; ia != ib || ia <= 1 {
 			t.Errorf("%s: inode %d on one mount, %d on another", p, ia, ib)
 		}
+	}
+}
+
+// as runs a shell line as another user, with one group.
+func as(uid, gid int, line string) (string, error) {
+	cmd := exec.Command("sh", "-c", line)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{uint32(gid)}}}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// A snapshot's data (image, files/) is root's and admin_group's only: a
+// local user reads the tree's status, not the DomU's disk. The kernel
+// checks the modes (default_permissions).
+func TestDataOnlyForRootAndAdmins(t *testing.T) {
+	for _, admin := range []bool{false, true} {
+		t.Run(fmt.Sprintf("admin_group %v", admin), func(t *testing.T) {
+			s := setup{allowOther: true}
+			if admin {
+				s.fs.AdminGID = 4242
+			}
+			m := mountFake(t, s)
+			// t.TempDir makes 0700 directories: let the users reach the mount.
+			for dir := filepath.Dir(m.dir); dir != os.TempDir() && dir != "/"; dir = filepath.Dir(dir) {
+				if err := os.Chmod(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			m.useDevice(t, "snap1", randomFile(t, 8<<20), 8<<20)
+			snap := m.path("vg/web/snap1")
+			if out, err := as(1001, 1001, "cat "+snap+"/state"); err != nil || out != "active\n" {
+				t.Errorf("a user cannot read state: %v %q", err, out)
+			}
+			for _, line := range []string{"head -c1 " + snap + "/image", "ls " + snap + "/files"} {
+				if out, err := as(1001, 1001, line); err == nil || !strings.Contains(out, "Permission denied") {
+					t.Errorf("a user ran %q: %v %q", line, err, out)
+				}
+			}
+			out, err := as(1000, 4242, "head -c1 "+snap+"/image | wc -c")
+			if admin && (err != nil || strings.TrimSpace(out) != "1") {
+				t.Errorf("an admin_group member cannot read the image: %v %q", err, out)
+			}
+			if !admin && !strings.Contains(out, "Permission denied") {
+				t.Errorf("without admin_group, gid 4242 read the image: %v %q", err, out)
+			}
+		})
 	}
 }
