@@ -144,19 +144,6 @@ func attachLoopDevice(t *testing.T, file string) *blockdev.Loop {
 	return loop
 }
 
-// requirePartitionScan attaches a loop device over a whole-disk image with
-// one partition, as snapmount does, and checks that the kernel found the
-// partition: a kernel built without its partition table parsers
-// (CONFIG_EFI_PARTITION, CONFIG_MSDOS_PARTITION) finds none.
-func requirePartitionScan(t *testing.T, img string) *blockdev.Loop {
-	t.Helper()
-	loop := attachLoopDevice(t, img)
-	if parts, err := loop.Partitions(); err != nil || len(parts) != 1 {
-		skipOrFail(t, "the kernel found partitions %v (%v) on %s, want one: is it built without CONFIG_EFI_PARTITION?", parts, err, loop.Device)
-	}
-	return loop
-}
-
 // harness is a Manager over a temporary directory with one snapshot
 // directory vg/o/<uuid> for each device it is given.
 type harness struct {
