@@ -6,9 +6,11 @@
 // hands it callbacks that find a snapshot's directory and its block device.
 //
 // A snapshot's files/ shows its filesystem through the kernel's own driver:
-// snapfs mounts the filesystem read-only on the files directory inside its
-// own FUSE mount, so that a path walk into files/ crosses into that mount
-// and never reaches snapfs again. A whole-disk image (a partition table in
+// snapfs mounts the filesystem read-only on a staging directory only root
+// may enter, and on the files directory inside its own FUSE mount a
+// read-only overlay of it under a gate that lets only root and the admin
+// group in (see staging.go), so that a path walk into files/ crosses into
+// that mount and never reaches snapfs again. A whole-disk image (a partition table in
 // the LV) gets a read-only loop device with partition scanning, and each
 // partition holding a filesystem is mounted on files/pN.
 //
@@ -74,6 +76,16 @@ type Options struct {
 	// Device returns the snapshot's block device, activating the snapshot
 	// first when it is inactive. Required.
 	Device func(ctx context.Context, uuid string) (string, error)
+	// StagingDir holds, in a directory only root may enter, the gate and
+	// the snapshots' filesystems mounted before the overlay on files/
+	// shows them: DefaultStagingDir when empty. It must be an absolute
+	// path; snapmount makes it at the first mount, and refuses to use it
+	// when it is a symbolic link, not a directory or not owned by root
+	// (it sets its mode to 0700 when it is another).
+	StagingDir string
+	// AdminGID is the group that may read files/ besides root
+	// (admin_group); -1 for none. The zero value is group root.
+	AdminGID int
 }
 
 // Manager holds the mounts of every snapshot's files/.
@@ -88,6 +100,11 @@ type Manager struct {
 	snapshotsMu sync.Mutex                 // guards snapshots
 	snapshots   map[string]*snapshotMounts // by snapshot UUID
 
+	// stagingMu serializes the checks of the staging directory and its
+	// gate, and guards leftoversCleaned.
+	stagingMu        sync.Mutex
+	leftoversCleaned bool
+
 	// janitorMu guards janitorStarted and the closing of stop, so that no
 	// janitor starts once Close has waited for it to end.
 	janitorMu      sync.Mutex
@@ -96,10 +113,14 @@ type Manager struct {
 	janitorDone    sync.WaitGroup
 }
 
-// New returns a Manager that mounts nothing until Enter.
+// New returns a Manager that mounts nothing until Enter, and touches
+// nothing on disk before.
 func New(opts Options) *Manager {
 	if opts.Idle <= 0 {
 		opts.Idle = DefaultIdle
+	}
+	if opts.StagingDir == "" {
+		opts.StagingDir = DefaultStagingDir
 	}
 	log := opts.Logger
 	if log == nil {
@@ -217,6 +238,10 @@ func (m *Manager) Partitions(uuid string) []string {
 func (m *Manager) Hold(uuid string) (release func(), err error) {
 	// The state is made even for a snapshot nobody looked at, so that its
 	// hold keeps a first look during the rmdir from mounting.
+	if m.opts.Mountpoint != "" {
+		// A mount a killed snapfs left would keep the LV open.
+		m.cleanLeftovers()
+	}
 	s := m.stateOf(uuid)
 	s.settle(func() { s.holds++ })
 	release = sync.OnceFunc(func() {
