@@ -10,9 +10,9 @@
 // may enter, and on the files directory inside its own FUSE mount a
 // read-only overlay of it under a gate that lets only root and the admin
 // group in (see staging.go), so that a path walk into files/ crosses into
-// that mount and never reaches snapfs again. A whole-disk image (a partition table in
-// the LV) gets a read-only loop device with partition scanning, and each
-// partition holding a filesystem is mounted on files/pN.
+// that mount and never reaches snapfs again. A whole-disk image (a
+// partition table in the LV) gets a read-only loop device with partition
+// scanning, and each partition holding a filesystem is mounted on files/pN.
 //
 // The kernel decides whether a walk crosses a mount when it steps onto the
 // directory, right after its LOOKUP; snapfs cannot mount from inside that
@@ -236,12 +236,12 @@ func (m *Manager) Partitions(uuid string) []string {
 // being mounted again until release is called. A mount in use fails it
 // with ErrBusy, and then nothing was unmounted.
 func (m *Manager) Hold(uuid string) (release func(), err error) {
-	// The state is made even for a snapshot nobody looked at, so that its
-	// hold keeps a first look during the rmdir from mounting.
 	if m.opts.Mountpoint != "" {
 		// A mount a killed snapfs left would keep the LV open.
 		m.cleanLeftovers()
 	}
+	// The state is made even for a snapshot nobody looked at, so that its
+	// hold keeps a first look during the rmdir from mounting.
 	s := m.stateOf(uuid)
 	s.settle(func() { s.holds++ })
 	release = sync.OnceFunc(func() {
