@@ -1,8 +1,10 @@
 package blockdev
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,6 +29,48 @@ func MountReadOnly(source, fstype string, dirFD int) error {
 		return fmt.Errorf("mount -t %s -o ro,nosuid,nodev%s %s: %w", fstype, prefixComma(data), source, err)
 	}
 	return nil
+}
+
+// MountOverlay mounts on the directory open as dirFD a read-only overlay
+// (nosuid, nodev) of the lower directories, topmost first, with source as
+// the mount's source, so that df and /proc/mounts name it (a device path).
+// The overlay has no upper layer: nothing can be written through it. Its
+// root directory takes the owner and mode of the topmost layer, everything
+// below comes from the first layer that has it.
+//
+// The lower paths are passed to the kernel in the lowerdir option, where
+// ':' separates layers and ',' options: those and '\' are escaped with a
+// backslash, as overlayfs's option parser expects (Linux 4.x to 6.x).
+func MountOverlay(source string, lower []string, dirFD int) error {
+	data := "lowerdir=" + lowerdirValue(lower)
+	var err error
+	if len(lower) == 0 {
+		err = errors.New("no lower directory")
+	}
+	for _, dir := range lower {
+		if dir == "" {
+			err = errors.New("an empty lower directory path")
+		}
+	}
+	if err == nil {
+		err = unix.Mount(source, fdPath(dirFD), "overlay", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, data)
+	}
+	if err != nil {
+		return fmt.Errorf("mount -t overlay -o ro,nosuid,nodev,%s %s: %w", data, source, err)
+	}
+	return nil
+}
+
+// lowerdirEscaper escapes the characters that overlayfs's option parser
+// splits on (ovl_next_opt, ovl_split_lowerdirs in fs/overlayfs/).
+var lowerdirEscaper = strings.NewReplacer(`\`, `\\`, `:`, `\:`, `,`, `\,`)
+
+func lowerdirValue(lower []string) string {
+	escaped := make([]string, len(lower))
+	for i, dir := range lower {
+		escaped[i] = lowerdirEscaper.Replace(dir)
+	}
+	return strings.Join(escaped, ":")
 }
 
 func prefixComma(s string) string {

@@ -148,32 +148,43 @@ func attachLoopDevice(t *testing.T, file string) *blockdev.Loop {
 // directory vg/o/<uuid> for each device it is given.
 type harness struct {
 	dir     string
+	staging string // Options.StagingDir
 	m       *Manager
 	devices map[string]string // by snapshot UUID
 	logs    *lockedBuffer
 }
 
 // newHarness checks, at the end of the test, that no mount is left under
-// its directory and that no file descriptor leaked. devices makes the
-// snapshots' devices (attaching loop devices, whose cleanups must run
-// before that check).
+// its directory nor in its staging directory, which holds at most the gate,
+// and that no file descriptor leaked. devices makes the snapshots' devices
+// (attaching loop devices, whose cleanups must run before that check).
+// Unless opts names one, the staging directory is a temporary one.
 func newHarness(t *testing.T, opts Options, devices func() map[string]string) *harness {
 	t.Helper()
 	requireRoot(t)
+	requireOverlay(t)
 	dir := t.TempDir()
+	if opts.StagingDir == "" {
+		opts.StagingDir = filepath.Join(t.TempDir(), "staging")
+	}
 	fds := openFDs(t)
 	t.Cleanup(func() {
-		if left := mountsUnder(t, dir); len(left) > 0 {
-			t.Errorf("mounts left under %s: %v", dir, left)
-			for _, p := range slices.Backward(left) {
-				_ = unix.Unmount(p, unix.MNT_DETACH)
+		for _, d := range []string{dir, opts.StagingDir} {
+			if left := mountsUnder(t, d); len(left) > 0 {
+				t.Errorf("mounts left under %s: %v", d, left)
+				for _, p := range slices.Backward(left) {
+					_ = unix.Unmount(p, unix.MNT_DETACH)
+				}
 			}
+		}
+		if left := stagingLeft(t, opts.StagingDir); len(left) > 0 {
+			t.Errorf("left in the staging directory: %v", left)
 		}
 		if now := openFDs(t); now != fds {
 			t.Errorf("%d file descriptors open at the end, %d at the start", now, fds)
 		}
 	})
-	h := &harness{dir: dir, devices: devices(), logs: &lockedBuffer{}}
+	h := &harness{dir: dir, staging: opts.StagingDir, devices: devices(), logs: &lockedBuffer{}}
 	for uuid := range h.devices {
 		if err := os.MkdirAll(filepath.Join(dir, "vg/o", uuid, "files"), 0o755); err != nil {
 			t.Fatal(err)
@@ -194,6 +205,35 @@ func newHarness(t *testing.T, opts Options, devices func() map[string]string) *h
 	h.m.treeMounted = func() bool { return true }
 	t.Cleanup(h.m.Close)
 	return h
+}
+
+// requireOverlay skips, or fails in CI, where the kernel has no overlayfs.
+func requireOverlay(t *testing.T) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/filesystems")
+	if err != nil || !slices.Contains(strings.Fields(string(b)), "overlay") {
+		skipOrFail(t, "no overlay filesystem in /proc/filesystems (modprobe overlay)")
+	}
+}
+
+// stagingLeft lists what a staging directory holds besides the gate; nil
+// when it is no directory.
+func stagingLeft(t *testing.T, dir string) []string {
+	t.Helper()
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, e := range entries {
+		if e.Name() != gateName {
+			left = append(left, e.Name())
+		}
+	}
+	return left
 }
 
 // files returns the path of files/ (part "") or files/pN of a snapshot.

@@ -17,6 +17,7 @@ type mountPoint struct {
 	job          *mountJob // the mount under way, or nil
 	fd           int       // the mount point, open (O_PATH) while mounted
 	isMounted    bool
+	staging      staging   // under the overlay on the mount point, while mounted
 	mountFailed  bool      // the last mount failed; retried once the snapshot is idle
 	expireMarked time.Time // when the janitor last marked the mount for expiry
 }
@@ -34,7 +35,7 @@ type mountJob struct {
 func (s *snapshotMounts) point(part string) *mountPoint {
 	pt := s.mountPoints[part]
 	if pt == nil {
-		pt = &mountPoint{part: part, fd: -1}
+		pt = &mountPoint{part: part, fd: -1, staging: staging{fd: -1}}
 		s.mountPoints[part] = pt
 	}
 	return pt
@@ -73,8 +74,9 @@ func (m *Manager) mount(s *snapshotMounts, pt *mountPoint, job *mountJob, target
 	}
 	job.walkErr = err
 	close(job.walked)
+	var st staging
 	if err == nil {
-		err = blockdev.MountReadOnly(target.device, target.fstype, fd)
+		st, err = m.mountStaged(target, fd)
 	}
 	s.mu.Lock()
 	pt.job = nil
@@ -84,15 +86,23 @@ func (m *Manager) mount(s *snapshotMounts, pt *mountPoint, job *mountJob, target
 			unix.Close(fd)
 		}
 	} else {
-		pt.isMounted, pt.fd, pt.expireMarked = true, fd, time.Time{}
+		pt.isMounted, pt.fd, pt.staging, pt.expireMarked = true, fd, st, time.Time{}
 	}
 	s.mu.Unlock()
 	if err != nil {
 		m.log.Error("mounting files/ failed: it shows an empty directory", "path", rel, "device", target.device, "type", target.fstype, "err", err)
 		return
 	}
-	m.log.Info("mounted files/", "path", rel, "device", target.device, "type", target.fstype, "options", "ro,"+blockdev.MountData(target.fstype))
+	m.log.Info("mounted files/", "path", rel, "device", target.device, "type", target.fstype,
+		"options", "ro"+prefixComma(blockdev.MountData(target.fstype)), "staging", st.dir)
 	m.startJanitor()
+}
+
+func prefixComma(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "," + s
 }
 
 // openMountPoint opens a directory of the tree (a path relative to the

@@ -6,11 +6,13 @@
 // hands it callbacks that find a snapshot's directory and its block device.
 //
 // A snapshot's files/ shows its filesystem through the kernel's own driver:
-// snapfs mounts the filesystem read-only on the files directory inside its
-// own FUSE mount, so that a path walk into files/ crosses into that mount
-// and never reaches snapfs again. A whole-disk image (a partition table in
-// the LV) gets a read-only loop device with partition scanning, and each
-// partition holding a filesystem is mounted on files/pN.
+// snapfs mounts the filesystem read-only on a staging directory only root
+// may enter, and on the files directory inside its own FUSE mount a
+// read-only overlay of it under a gate that lets only root and the admin
+// group in (see staging.go), so that a path walk into files/ crosses into
+// that mount and never reaches snapfs again. A whole-disk image (a
+// partition table in the LV) gets a read-only loop device with partition
+// scanning, and each partition holding a filesystem is mounted on files/pN.
 //
 // The kernel decides whether a walk crosses a mount when it steps onto the
 // directory, right after its LOOKUP; snapfs cannot mount from inside that
@@ -74,6 +76,16 @@ type Options struct {
 	// Device returns the snapshot's block device, activating the snapshot
 	// first when it is inactive. Required.
 	Device func(ctx context.Context, uuid string) (string, error)
+	// StagingDir holds, in a directory only root may enter, the gate and
+	// the snapshots' filesystems mounted before the overlay on files/
+	// shows them: DefaultStagingDir when empty. It must be an absolute
+	// path; snapmount makes it at the first mount, and refuses to use it
+	// when it is a symbolic link, not a directory or not owned by root
+	// (it sets its mode to 0700 when it is another).
+	StagingDir string
+	// AdminGID is the group that may read files/ besides root
+	// (admin_group); -1 for none. The zero value is group root.
+	AdminGID int
 }
 
 // Manager holds the mounts of every snapshot's files/.
@@ -88,6 +100,11 @@ type Manager struct {
 	snapshotsMu sync.Mutex                 // guards snapshots
 	snapshots   map[string]*snapshotMounts // by snapshot UUID
 
+	// stagingMu serializes the checks of the staging directory and its
+	// gate, and guards leftoversCleaned.
+	stagingMu        sync.Mutex
+	leftoversCleaned bool
+
 	// janitorMu guards janitorStarted and the closing of stop, so that no
 	// janitor starts once Close has waited for it to end.
 	janitorMu      sync.Mutex
@@ -96,10 +113,14 @@ type Manager struct {
 	janitorDone    sync.WaitGroup
 }
 
-// New returns a Manager that mounts nothing until Enter.
+// New returns a Manager that mounts nothing until Enter, and touches
+// nothing on disk before.
 func New(opts Options) *Manager {
 	if opts.Idle <= 0 {
 		opts.Idle = DefaultIdle
+	}
+	if opts.StagingDir == "" {
+		opts.StagingDir = DefaultStagingDir
 	}
 	log := opts.Logger
 	if log == nil {
@@ -215,6 +236,10 @@ func (m *Manager) Partitions(uuid string) []string {
 // being mounted again until release is called. A mount in use fails it
 // with ErrBusy, and then nothing was unmounted.
 func (m *Manager) Hold(uuid string) (release func(), err error) {
+	if m.opts.Mountpoint != "" {
+		// A mount a killed snapfs left would keep the LV open.
+		m.cleanLeftovers()
+	}
 	// The state is made even for a snapshot nobody looked at, so that its
 	// hold keeps a first look during the rmdir from mounting.
 	s := m.stateOf(uuid)

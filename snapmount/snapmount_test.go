@@ -43,8 +43,8 @@ func TestEnterMountsReadOnly(t *testing.T) {
 	if info == nil {
 		t.Fatal("Enter returned ErrWalkAgain, yet nothing is mounted")
 	}
-	if opts := strings.Split(info.Options, ","); info.FSType != "ext4" || !slices.Contains(opts, "ro") {
-		t.Errorf("mounted %s with options %s, want ext4 read-only", info.FSType, info.Options)
+	if opts := strings.Split(info.Options, ","); info.FSType != "overlay" || info.Source != h.devices["s"] || !slices.Contains(opts, "ro") {
+		t.Errorf("mounted %s of %s with options %s, want a read-only overlay of %s", info.FSType, info.Source, info.Options, h.devices["s"])
 	}
 	readHello(t, files)
 	if err := os.WriteFile(filepath.Join(files, "new"), nil, 0o644); !errors.Is(err, syscall.EROFS) {

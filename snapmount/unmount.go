@@ -13,9 +13,10 @@ import (
 	"github.com/snapfs/snapfs/blockdev"
 )
 
-// unmountAll unmounts every mount of the snapshot's files/ and lets its
-// loop device go. With detach, a mount in use is detached lazily; without,
-// a mount in use fails it with ErrBusy, having unmounted nothing.
+// unmountAll unmounts every mount of the snapshot's files/, the overlay
+// first, then its staging mount, and lets its loop device go. With detach,
+// an overlay in use is detached lazily; without, an overlay in use fails it
+// with ErrBusy, having unmounted nothing.
 func (m *Manager) unmountAll(s *snapshotMounts, detach bool) error {
 	s.mu.Lock()
 	var busy []string
@@ -54,8 +55,9 @@ func (m *Manager) unmountAll(s *snapshotMounts, detach bool) error {
 		if err != nil && !errors.Is(err, unix.EINVAL) {
 			m.log.Error("unmounting files/", "snapshot", s.uuid, "mount", "files/"+pt.part, "err", err)
 		}
-		unix.Close(pt.fd)
-		pt.fd, pt.isMounted, pt.expireMarked = -1, false, time.Time{}
+		// EINVAL: the overlay is gone already (umount -l of the tree), but
+		// its staging mount is not.
+		m.unmounted(pt)
 		unmounted = append(unmounted, "files/"+pt.part)
 	}
 	loop := s.forget()
@@ -66,6 +68,14 @@ func (m *Manager) unmountAll(s *snapshotMounts, detach bool) error {
 	}
 	m.releaseLoop(loop)
 	return nil
+}
+
+// unmounted takes down the staging mount under a mount point whose overlay
+// is gone and forgets both. It is called with s.mu held.
+func (m *Manager) unmounted(pt *mountPoint) {
+	m.releaseStaging(pt.staging)
+	unix.Close(pt.fd)
+	pt.fd, pt.staging, pt.isMounted, pt.expireMarked = -1, staging{fd: -1}, false, time.Time{}
 }
 
 // forget drops what prepare found, so the next look inside probes again,
@@ -115,8 +125,7 @@ func (m *Manager) expire(s *snapshotMounts, now time.Time, idle time.Duration) {
 		case err == nil, errors.Is(err, unix.EINVAL):
 			// Expired; or no longer mounted here at all (detached by
 			// hand, or with the whole FUSE mount by umount -l).
-			unix.Close(pt.fd)
-			pt.fd, pt.isMounted, pt.expireMarked = -1, false, time.Time{}
+			m.unmounted(pt)
 			unmounted = append(unmounted, "files/"+pt.part)
 			continue
 		case errors.Is(err, unix.EAGAIN):
