@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	"github.com/snapfs/snapfs/model"
 	"github.com/snapfs/snapfs/snapmount"
 )
@@ -40,19 +41,44 @@ func ext4Device(t *testing.T) string {
 	return attachLoop(t, img)
 }
 
-// mountOptions returns the mount options of what is mounted on dir, or
-// "" when nothing is.
+// mountOptions returns "TYPE OPTIONS" of the snapshot's filesystem shown
+// on dir: through the gate, the mount on the staging directory that the
+// overlay on dir names as its lower layer; "" when nothing is mounted on
+// dir.
 func mountOptions(t *testing.T, dir string) string {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/mounts")
+	mounts, err := mountinfo.GetMounts(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 3 && f[1] == dir {
-			return f[2] + " " + f[3]
+	var top *mountinfo.Info
+	for _, m := range mounts {
+		if m.Mountpoint == dir {
+			top = m // the last one is on top
 		}
 	}
+	if top == nil {
+		return ""
+	}
+	if top.FSType != "overlay" {
+		t.Fatalf("%s is mounted as %s, not through the gate", dir, top.FSType)
+	}
+	// The gate is the overlay's top layer; the snapshot's own mount is its
+	// last, on the staging directory.
+	var lower string
+	for _, o := range strings.Split(top.VFSOptions, ",") {
+		if v, ok := strings.CutPrefix(o, "lowerdir="); ok {
+			lower = v
+		}
+	}
+	layers := strings.Split(lower, ":")
+	staging := layers[len(layers)-1]
+	for _, m := range mounts {
+		if m.Mountpoint == staging {
+			return m.FSType + " " + m.Options + "," + m.VFSOptions
+		}
+	}
+	t.Fatalf("no mount on the staging directory %q of the overlay on %s", staging, dir)
 	return ""
 }
 

@@ -134,15 +134,16 @@ func mountFake(t *testing.T, s setup) *mountedFS {
 	// files/ in turn: one is made with a reference to the other's variable,
 	// as cmd/snapfs does.
 	var operations *ops.Ops
+	if s.fs.AdminGID == 0 {
+		s.fs.AdminGID = -1
+	}
 	s.files.Mountpoint, s.files.Logger, s.files.Path = m.dir, log, m.store.Path
+	s.files.StagingDir, s.files.AdminGID = t.TempDir(), s.fs.AdminGID
 	s.files.Device = func(ctx context.Context, uuid string) (string, error) { return operations.Device(ctx, uuid) }
 	parts.Mounts = snapmount.New(s.files)
 	s.ops.Files = parts.Mounts
 	operations = ops.New(m.lvm, m.store, s.ops)
 	parts.Ops = operations
-	if s.fs.AdminGID == 0 {
-		s.fs.AdminGID = -1
-	}
 	s.fs.Logger = log
 	m.fs = New(parts, s.fs)
 	// SNAPFS_TEST_FUSE_DEBUG=1 logs every FUSE request and reply.

@@ -314,8 +314,13 @@ func TestDataOnlyForRootAndAdmins(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			m.useDevice(t, "snap1", randomFile(t, 8<<20), 8<<20)
+			m.useDevice(t, "snap1", ext4Device(t), 64<<20)
 			snap := m.path("vg/web/snap1")
+			// Root's look mounts files/: the users meet the gate, not the
+			// empty directory.
+			if got := m.mustSh(t, "ls "+snap+"/files"); !strings.Contains(got, "home") {
+				t.Fatalf("ls files/ as root: %q", got)
+			}
 			if out, err := as(1001, 1001, "cat "+snap+"/state"); err != nil || out != "active\n" {
 				t.Errorf("a user cannot read state: %v %q", err, out)
 			}
@@ -324,7 +329,14 @@ func TestDataOnlyForRootAndAdmins(t *testing.T) {
 					t.Errorf("a user ran %q: %v %q", line, err, out)
 				}
 			}
-			out, err := as(1000, 4242, "head -c1 "+snap+"/image | wc -c")
+			out, err := as(1000, 4242, "ls "+snap+"/files/home")
+			if admin && (err != nil || !strings.Contains(out, "user")) {
+				t.Errorf("an admin_group member cannot list files/: %v %q", err, out)
+			}
+			if !admin && !strings.Contains(out, "Permission denied") {
+				t.Errorf("without admin_group, gid 4242 listed files/: %v %q", err, out)
+			}
+			out, err = as(1000, 4242, "head -c1 "+snap+"/image | wc -c")
 			if admin && (err != nil || strings.TrimSpace(out) != "1") {
 				t.Errorf("an admin_group member cannot read the image: %v %q", err, out)
 			}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -71,6 +72,8 @@ func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) err
 		tree.Close()
 		unmount(server, mountpoint, log)
 	}()
+	stopIdle := unmountIdleOnUSR2(tree, log)
+	defer stopIdle()
 	signalReady(mountpoint, ready, log)
 	server.Wait()
 	log.Info("unmounted", "mountpoint", mountpoint, "lvm_processes", b.runner.Spawned(), "lvm_shell_commands", b.runner.ShellCommands())
@@ -169,6 +172,7 @@ func buildTree(cfg Config, b *backends, adminGID int, mountpoint string, log *sl
 	var operations *ops.Ops
 	mounts := snapmount.New(snapmount.Options{
 		Mountpoint: mountpoint, Idle: time.Duration(cfg.FilesIdle), Logger: log, Path: store.Path,
+		StagingDir: snapmount.DefaultStagingDir, AdminGID: adminGID,
 		Device: func(ctx context.Context, uuid string) (string, error) { return operations.Device(ctx, uuid) },
 	})
 	opsOpts.Files = mounts
@@ -210,4 +214,23 @@ func logStatsOnUSR1(runner *lvm.ShellRunner, log *slog.Logger) func() {
 		}
 	}()
 	return func() { signal.Stop(usr1); close(usr1) }
+}
+
+// unmountIdleOnUSR2 unmounts every snapshot's files/ that nothing holds
+// open when SIGUSR2 comes: umount of the tree fails while a files/ is
+// mounted inside it, for files_idle after its last use. The returned
+// function stops it.
+func unmountIdleOnUSR2(tree *fs.FS, log *slog.Logger) func() {
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, syscall.SIGUSR2)
+	go func() {
+		for range usr2 {
+			if busy := tree.UnmountIdle(); len(busy) > 0 {
+				log.Warn("SIGUSR2: files/ left mounted, in use", "snapshots", strings.Join(busy, " "))
+			} else {
+				log.Info("SIGUSR2: no files/ mounted")
+			}
+		}
+	}()
+	return func() { signal.Stop(usr2); close(usr2) }
 }
