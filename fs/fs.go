@@ -89,6 +89,10 @@ func New(p Parts, opts Options) *FS {
 	return f
 }
 
+// UnmountIdle unmounts every snapshot's files/ that nothing holds open,
+// and names the snapshots whose files/ is in use (snapmount).
+func (f *FS) UnmountIdle() []string { return f.mounts.UnmountIdle() }
+
 // Close unmounts every snapshot's files/ (lazily when in use), so that no
 // mount outlives snapfs. Call it before unmounting the tree, whose unmount
 // fails while mounts are inside it.

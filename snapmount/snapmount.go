@@ -256,6 +256,23 @@ func (m *Manager) Hold(uuid string) (release func(), err error) {
 	return release, nil
 }
 
+// UnmountIdle unmounts, at once and whatever Idle says, the files/ of
+// every snapshot that nothing holds open (no open file, no working
+// directory inside), and returns the snapshots whose files/ is in use,
+// which stay mounted. The tree itself cannot be unmounted while a files/
+// is mounted inside it: an administrator asks for this first (snapfs does
+// it on SIGUSR2).
+func (m *Manager) UnmountIdle() (busy []string) {
+	for _, s := range m.allSnapshots() {
+		s.settle(nil)
+		if err := m.unmountAll(s, false); err != nil {
+			busy = append(busy, m.name(s.uuid))
+		}
+	}
+	sort.Strings(busy)
+	return busy
+}
+
 // Drop forgets a snapshot that is gone. Hold has unmounted its files/ before
 // the snapshot went; should anything still be mounted, it is detached, since
 // Close no longer finds it.

@@ -237,3 +237,37 @@ func TestPartitionMount(t *testing.T) {
 		t.Errorf("%s still attached after Hold let it go", loop.Device)
 	}
 }
+
+// UnmountIdle unmounts every files/ that nothing holds open, and leaves the
+// ones in use mounted, naming them.
+func TestUnmountIdle(t *testing.T) {
+	h := newHarness(t, Options{}, func() map[string]string {
+		return map[string]string{"idle": attachLoop(t, ext4Image(t, 16<<20)), "used": attachLoop(t, ext4Image(t, 16<<20))}
+	})
+	for _, s := range []string{"idle", "used"} {
+		h.mustEnter(t, s, "", ErrWalkAgain)
+	}
+	f, err := os.Open(filepath.Join(h.files("used", ""), "hello.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if busy := h.m.UnmountIdle(); len(busy) != 1 || !strings.Contains(busy[0], "used") {
+		t.Errorf("busy %v, want the snapshot whose file is open", busy)
+	}
+	if mountOf(t, h.files("idle", "")) != nil {
+		t.Error("the idle files/ is still mounted")
+	}
+	if mountOf(t, h.files("used", "")) == nil {
+		t.Error("the files/ in use was unmounted")
+	}
+	f.Close()
+	if busy := h.m.UnmountIdle(); len(busy) != 0 {
+		t.Errorf("busy %v with nothing open", busy)
+	}
+	if got := mountsUnder(t, h.dir); len(got) != 0 {
+		t.Errorf("mounted after UnmountIdle: %v", got)
+	}
+	// A look inside mounts it again.
+	h.mustEnter(t, "idle", "", ErrWalkAgain)
+	readHello(t, h.files("idle", ""))
+}
