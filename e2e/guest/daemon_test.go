@@ -28,6 +28,8 @@ type daemon struct {
 	cmd  *exec.Cmd
 	logs *syncBuffer
 	done chan error
+	// stopped is set by stop: a test may stop snapfs before its cleanup does.
+	stopped bool
 }
 
 type syncBuffer struct {
@@ -80,6 +82,10 @@ func startSnapfs(t *testing.T, config string) *daemon {
 
 func (d *daemon) stop(t *testing.T) {
 	t.Helper()
+	if d.stopped {
+		return // a test stopped it before its cleanup
+	}
+	d.stopped = true
 	if d.cmd.ProcessState == nil {
 		_ = d.cmd.Process.Signal(syscall.SIGTERM)
 	}

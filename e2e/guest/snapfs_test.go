@@ -348,19 +348,14 @@ func TestPermissions(t *testing.T) {
 	mustSh(t, "cp /etc/group "+group+" && echo snapadm:x:4242:1000 >> "+group+" && mount --bind "+group+" /etc/group")
 	t.Cleanup(func() { sh(t, "umount /etc/group") })
 
+	// The guest's files: one of uid 1001, a user of this host too.
+	content := filepath.Join(t.TempDir(), "content")
+	mustSh(t, "mkdir -p "+content+"/home/guest && echo key > "+content+"/home/guest/key && echo private > "+content+"/home/guest/private"+
+		" && chmod 0644 "+content+"/home/guest/key && chmod 0600 "+content+"/home/guest/private && chown -R 1001:1001 "+content+"/home/guest"+
+		" && mkfs.ext4 -q -F -d "+content+" /dev/e2e/web")
+
 	d := startSnapfs(t, baseConfig+"allow_other = true\nadmin_group = \"snapadm\"\n")
-	// t.TempDir makes 0700 directories: let the other users reach the mount.
-	for dir := filepath.Dir(d.mnt); dir != "/tmp" && dir != "/"; dir = filepath.Dir(dir) {
-		if err := os.Chmod(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	as := func(uid, gid int, line string) (string, error) {
-		cmd := exec.Command("bash", "-c", line)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{uint32(gid)}}}
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
+	reachable(t, d)
 	if out, err := as(1000, 4242, "mkdir "+d.path("e2e/web/by-admin")); err != nil {
 		t.Fatalf("admin group member cannot mkdir: %v %s", err, out)
 	}
@@ -377,9 +372,69 @@ func TestPermissions(t *testing.T) {
 		t.Errorf("audit lines lack the caller's uid:\n%s", d.logs.String())
 	}
 
+	// A snapshot's data: its image and its files/, whose files belong to
+	// the guest's users, one of them with the uid of a user of this host.
+	mustSh(t, "mkdir "+d.path("e2e/web/data"))
+	snap := d.path("e2e/web/data")
+	for _, tc := range []struct {
+		who      string
+		uid, gid int
+		line     string
+		allowed  bool
+	}{
+		{"the guest file's owner's uid", 1001, 1001, "head -c 512 " + snap + "/image | wc -c", false},
+		{"the guest file's owner's uid", 1001, 1001, "ls " + snap + "/files", false},
+		{"the guest file's owner's uid", 1001, 1001, "cat " + snap + "/files/home/guest/key", false},
+		{"an admin_group member", 1000, 4242, "head -c 512 " + snap + "/image | wc -c", true},
+		{"an admin_group member", 1000, 4242, "cat " + snap + "/files/home/guest/key", true},
+		{"an admin_group member", 1000, 4242, "cat " + snap + "/files/home/guest/private", false},
+	} {
+		out, err := as(tc.uid, tc.gid, tc.line)
+		denied := strings.Contains(out, "Permission denied")
+		if denied == tc.allowed || (tc.allowed && err != nil) {
+			t.Errorf("%s ran %q: %v %q; allowed: %v", tc.who, tc.line, err, out, tc.allowed)
+		}
+	}
+	if got := mustSh(t, "stat -c '%A %u %g' "+snap+"/image "+snap+"/files"); got != "-r--r----- 0 4242\ndrwxr-x--- 0 4242\n" {
+		t.Errorf("modes of image and files/:\n%s", got)
+	}
+
+	// Without admin_group, only root reads a snapshot's data.
+	d.stop(t)
+	d1 := startSnapfs(t, baseConfig+"allow_other = true\n")
+	reachable(t, d1)
+	for _, line := range []string{"ls " + d1.path("e2e/web/data/files"), "head -c 1 " + d1.path("e2e/web/data/image")} {
+		if out, err := as(1000, 4242, line); !strings.Contains(out, "Permission denied") {
+			t.Errorf("without admin_group, %q: %v %q", line, err, out)
+		}
+	}
+	if got := mustSh(t, "cat "+d1.path("e2e/web/data/files/home/guest/private")); got != "private\n" {
+		t.Errorf("root reads files/: %q", got)
+	}
+	d1.stop(t)
+
 	// Without allow_other, other users see nothing.
 	d2 := startSnapfs(t, baseConfig)
 	if out, err := as(1000, 4242, "ls "+d2.mnt); err == nil {
 		t.Errorf("other user listed a mount without allow_other: %q", out)
+	}
+}
+
+// as runs a shell line as another user, with one group.
+func as(uid, gid int, line string) (string, error) {
+	cmd := exec.Command("bash", "-c", line)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{uint32(gid)}}}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// reachable lets other users reach d's mount point: t.TempDir makes 0700
+// directories, which would refuse them before snapfs could.
+func reachable(t *testing.T, d *daemon) {
+	t.Helper()
+	for dir := filepath.Dir(d.mnt); dir != "/tmp" && dir != "/"; dir = filepath.Dir(dir) {
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
