@@ -23,7 +23,17 @@ func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
 // the directory open as dirFD, with MountData's options, nosuid and nodev.
 // The device is opened read-only.
 func MountReadOnly(source, fstype string, dirFD int) error {
+	return MountReadOnlyWith(source, fstype, dirFD, "")
+}
+
+// MountReadOnlyWith is MountReadOnly with more mount options, comma
+// separated, after MountData's.
+func MountReadOnlyWith(source, fstype string, dirFD int, extra string) error {
 	data := MountData(fstype)
+	if extra != "" {
+		data += prefixComma(extra)
+		data = strings.TrimPrefix(data, ",")
+	}
 	err := unix.Mount(source, fdPath(dirFD), fstype, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, data)
 	if err != nil {
 		return fmt.Errorf("mount -t %s -o ro,nosuid,nodev%s %s: %w", fstype, prefixComma(data), source, err)

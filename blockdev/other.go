@@ -23,12 +23,13 @@ type Partition struct {
 	Device string
 }
 
-func AttachLoop(string) (*Loop, error)           { return nil, errUnsupported }
-func (l *Loop) Partitions() ([]Partition, error) { return nil, errUnsupported }
-func (l *Loop) Close() error                     { return nil }
-func (l *Loop) WaitDetached(time.Duration) bool  { return true }
-func MountReadOnly(string, string, int) error    { return errUnsupported }
-func MountOverlay(string, []string, int) error   { return errUnsupported }
-func Unmount(int) error                          { return errUnsupported }
-func Detach(int) error                           { return errUnsupported }
-func Expire(int) error                           { return errUnsupported }
+func AttachLoop(string) (*Loop, error)                    { return nil, errUnsupported }
+func (l *Loop) Partitions() ([]Partition, error)          { return nil, errUnsupported }
+func (l *Loop) Close() error                              { return nil }
+func (l *Loop) WaitDetached(time.Duration) bool           { return true }
+func MountReadOnly(string, string, int) error             { return errUnsupported }
+func MountReadOnlyWith(string, string, int, string) error { return errUnsupported }
+func MountOverlay(string, []string, int) error            { return errUnsupported }
+func Unmount(int) error                                   { return errUnsupported }
+func Detach(int) error                                    { return errUnsupported }
+func Expire(int) error                                    { return errUnsupported }

@@ -172,6 +172,20 @@ func (c *Client) Activate(ctx context.Context, vg, name string) error {
 	return nil
 }
 
+// PollVG restarts LVM's background polling of the operations under way in
+// VG vg, `vgchange --poll y VG`: a merge whose lvconvert was killed before
+// it forked its poller (its caller died, and its output with it) would
+// otherwise stay "merging" until the VG is next activated.
+func (c *Client) PollVG(ctx context.Context, vg string) error {
+	if err := validateName(vg); err != nil {
+		return fmt.Errorf("vgchange --poll y %s: volume group name %q: %w", vg, vg, err)
+	}
+	if _, err := c.run(ctx, "vgchange", "--poll", "y", vg); err != nil {
+		return fmt.Errorf("vgchange --poll y %s: %w", vg, err)
+	}
+	return nil
+}
+
 // validateLV checks the names of an existing LV: only that they are names
 // LVM could have made, which also keeps them from reading as options.
 func validateLV(vg, lv string) error {

@@ -31,6 +31,8 @@ type LVM interface {
 	// Activate activates an LV even when it is flagged to skip activation,
 	// as thin snapshots are (lvchange -ay -K).
 	Activate(ctx context.Context, vg, name string) error
+	// PollVG restarts LVM's polling of the merges under way in a VG.
+	PollVG(ctx context.Context, vg string) error
 }
 
 // Domains tells which Xen domains use a block device now, for decisions:
@@ -355,6 +357,36 @@ func (o *Ops) Control(ctx context.Context, e *model.LVEntry, data []byte) error 
 		return o.run(e.LV.VG, func() error { return o.lvm.Extend(ctx, e.LV.VG, e.LV.Name, words[1]) })
 	}
 	return fmt.Errorf("ctl %s: %q: %w", e, cmd, ErrBadCommand)
+}
+
+// ResumeMerges restarts LVM's polling of the merges under way, once, at
+// start: a snapfs killed while lvconvert --merge ran took the command's
+// output with it, and LVM's background poller, which removes the merged
+// snapshot at the end, may never have started. Each VG with a COW
+// snapshot merging gets `vgchange --poll y`, an audited change of snapfs's
+// own.
+func (o *Ops) ResumeMerges(ctx context.Context) {
+	t, err := o.store.Current()
+	if err != nil {
+		return
+	}
+	for _, v := range t.VGs {
+		merging := ""
+		for _, org := range v.Origins {
+			for _, s := range org.Snaps {
+				if s.IsMerging() && s.LV.Attr.IsCOWSnapshot() {
+					merging = s.String()
+				}
+			}
+		}
+		if merging == "" {
+			continue
+		}
+		vg := v.VG.Name
+		_ = o.Change(ctx, "resume-merge", merging, func(ctx context.Context) error {
+			return o.run(vg, func() error { return o.lvm.PollVG(ctx, vg) })
+		})
+	}
 }
 
 // isInactive tells whether snapshot e has no device now.

@@ -323,3 +323,26 @@ func TestErrno(t *testing.T) {
 		t.Errorf("ErrnoName(EBUSY) = %q", got)
 	}
 }
+
+// At start, each VG with a COW snapshot merging gets LVM's poller restarted
+// (a killed snapfs may have taken lvconvert's with it); other VGs nothing.
+func TestResumeMerges(t *testing.T) {
+	fx := newFixture(t, Options{})
+	fx.ops.ResumeMerges(t.Context())
+	if got := fx.calls(); got != "" {
+		t.Errorf("without a merge, LVM ran %q", got)
+	}
+	if err := fx.lvm.Merge(t.Context(), "vg", "snap1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fx.store.Refresh(true); err != nil {
+		t.Fatal(err)
+	}
+	fx.ops.ResumeMerges(WithCaller(t.Context(), 0))
+	if got, want := fx.calls(), "lvm lvconvert --merge --background vg/snap1; lvm vgchange --poll y vg"; got != want {
+		t.Errorf("LVM ran %q, want %q", got, want)
+	}
+	if log := fx.logs.String(); !strings.Contains(log, "op=resume-merge path=vg/web/snap1") {
+		t.Errorf("no audit line:\n%s", log)
+	}
+}

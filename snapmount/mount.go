@@ -93,8 +93,12 @@ func (m *Manager) mount(s *snapshotMounts, pt *mountPoint, job *mountJob, target
 		m.log.Error("mounting files/ failed: it shows an empty directory", "path", rel, "device", target.device, "type", target.fstype, "err", err)
 		return
 	}
+	options, staged := "ro"+prefixComma(blockdev.MountData(target.fstype)), st.dir
+	if ownerless[target.fstype] {
+		options, staged = options+","+m.ownerlessOptions(), "- (gated by its own options)"
+	}
 	m.log.Info("mounted files/", "path", rel, "device", target.device, "type", target.fstype,
-		"options", "ro"+prefixComma(blockdev.MountData(target.fstype)), "staging", st.dir)
+		"options", options, "staging", staged)
 	m.startJanitor()
 }
 

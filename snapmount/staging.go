@@ -50,10 +50,30 @@ type staging struct {
 	fd  int
 }
 
+// ownerless are the filesystems without owners or modes of their own (FAT,
+// exFAT): overlayfs refuses them as a layer (their names are
+// case-insensitive), and their mount options set the owner and modes of
+// every file. They are mounted on the mount point directly, gated by those
+// options: root's, readable by the admin group.
+var ownerless = map[string]bool{"vfat": true, "msdos": true, "exfat": true}
+
+// ownerlessOptions are the mount options that gate an ownerless
+// filesystem as the gate directory gates the others.
+func (m *Manager) ownerlessOptions() string {
+	if m.opts.AdminGID < 0 {
+		return "uid=0,gid=0,dmask=0077,fmask=0177"
+	}
+	return fmt.Sprintf("uid=0,gid=%d,dmask=0027,fmask=0137", m.opts.AdminGID)
+}
+
 // mountStaged mounts target's filesystem on a new staging directory, then
-// the gated overlay of it on the mount point open as pointFD. A failure
-// undoes the steps before it.
+// the gated overlay of it on the mount point open as pointFD; an ownerless
+// filesystem goes on the mount point itself, with no staging (fd -1). A
+// failure undoes the steps before it.
 func (m *Manager) mountStaged(target mountTarget, pointFD int) (staging, error) {
+	if ownerless[target.fstype] {
+		return staging{fd: -1}, blockdev.MountReadOnlyWith(target.device, target.fstype, pointFD, m.ownerlessOptions())
+	}
 	gate, err := m.stagingReady()
 	if err != nil {
 		return staging{}, err
@@ -85,6 +105,9 @@ func (m *Manager) mountStaged(target mountTarget, pointFD int) (staging, error) 
 // removes its directory. The overlay holds its layers by itself: files
 // still open in a lazily detached overlay stay readable.
 func (m *Manager) releaseStaging(st staging) {
+	if st.fd < 0 {
+		return // an ownerless filesystem, mounted without staging
+	}
 	err := blockdev.Unmount(st.fd)
 	if errors.Is(err, unix.EBUSY) {
 		// Only root can be inside the staging directory.

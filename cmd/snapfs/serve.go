@@ -182,6 +182,8 @@ func buildTree(cfg Config, b *backends, adminGID int, mountpoint string, log *sl
 	if _, err := store.Refresh(true); err != nil {
 		return nil, fmt.Errorf("reading LVM state: %w", err)
 	}
+	// Merges a killed snapfs left without LVM's poller finish.
+	operations.ResumeMerges(context.Background())
 	return tree, nil
 }
 

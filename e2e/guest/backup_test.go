@@ -39,19 +39,43 @@ func mountsUnder(t *testing.T, dir string) []string {
 	return out
 }
 
-// mountOf returns "TYPE OPTIONS" of what is mounted on dir, or "": the
-// options of the mount and then those of its file system, which together
-// are what /proc/mounts shows.
+// mountOf returns "TYPE OPTIONS" of the snapshot's filesystem on dir, or "":
+// the options of the mount and then those of its file system, which
+// together are what /proc/mounts shows. Through the gate (an overlay on
+// dir), that is the mount on the overlay's staging directory.
 func mountOf(t *testing.T, dir string) string {
 	t.Helper()
-	mounts, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(dir))
+	mounts, err := mountinfo.GetMounts(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mounts) == 0 {
+	var top *mountinfo.Info
+	for _, m := range mounts {
+		if m.Mountpoint == dir {
+			top = m // the last one is on top
+		}
+	}
+	if top == nil {
 		return ""
 	}
-	return mounts[0].FSType + " " + mounts[0].Options + "," + mounts[0].VFSOptions
+	if top.FSType == "overlay" {
+		// The gate: the snapshot's own mount is the overlay's last layer,
+		// on its staging directory.
+		var lower string
+		for _, o := range strings.Split(top.VFSOptions, ",") {
+			if v, ok := strings.CutPrefix(o, "lowerdir="); ok {
+				lower = v
+			}
+		}
+		layers := strings.Split(lower, ":")
+		for _, m := range mounts {
+			if m.Mountpoint == layers[len(layers)-1] {
+				return m.FSType + " " + m.Options + "," + m.VFSOptions
+			}
+		}
+		t.Fatalf("no mount on the staging directory of the overlay on %s: %s", dir, lower)
+	}
+	return top.FSType + " " + top.Options + "," + top.VFSOptions
 }
 
 // checkCleanExit registers, before snapfs starts, a check that runs after
@@ -115,6 +139,10 @@ func checkSnapshotFiles(t *testing.T, d *daemon, snap, device string, qcow bool,
 		t.Errorf("files/ shows %q, want the content from before the change", got)
 	}
 	opts := mountOf(t, files)
+	// Through the gate, files/ is root's only (no admin_group here).
+	if got := mustSh(t, "stat -c %A "+files); got != "drwx------\n" {
+		t.Errorf("files/ mode %q, want the gate's drwx------", got)
+	}
 	if !strings.HasPrefix(opts, fstype+" ro,") {
 		t.Errorf("files/ is mounted as %q, want %s read-only", opts, fstype)
 	}
@@ -267,7 +295,8 @@ func TestBackupPartitioned(t *testing.T) {
 	if opts := mountOf(t, files+"/p1"); !strings.HasPrefix(opts, "ext4 ro,") {
 		t.Errorf("p1 mounted as %q", opts)
 	}
-	if opts := mountOf(t, files+"/p2"); !strings.HasPrefix(opts, "vfat ro,") {
+	// FAT has no owners: its own options gate it, as root's.
+	if opts := mountOf(t, files+"/p2"); !strings.HasPrefix(opts, "vfat ro,") || !strings.Contains(opts, "fmask=0177") || !strings.Contains(opts, "dmask=0077") {
 		t.Errorf("p2 mounted as %q", opts)
 	}
 	if got := mustSh(t, "tar -C "+files+"/p1 -c . | tar -t | sort | grep -v lost+found"); got != "./\n./hello\n" {

@@ -331,6 +331,20 @@ func (f *LVM) Activate(ctx context.Context, vg, name string) error {
 	return nil
 }
 
+// PollVG records vgchange --poll y; the fake has no merges to poll.
+func (f *LVM) PollVG(ctx context.Context, vg string) error {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	argv, err := f.begin(ctx, "vgchange", "--poll", "y", vg)
+	if err != nil {
+		return err
+	}
+	if f.VG(vg) == nil {
+		return CmdErr(lvm.ErrNotFound, 5, argv, fmt.Sprintf("Volume group %q not found", vg))
+	}
+	return nil
+}
+
 // LastCall returns the last recorded call.
 func (f *LVM) LastCall() string {
 	f.Mu.Lock()
