@@ -86,10 +86,10 @@ func TestSizeOf(t *testing.T) {
 	}{
 		{Size{Bytes: 256 * mib}, gib, 256 * mib},
 		{Size{Percent: 20}, 100, 20},
-		{Size{Percent: 20}, 101, 21},                     // 20.2 rounds up
-		{Size{Percent: 20}, 20 * 4 * mib, 4 * 4 * mib},   // exact: no stray byte from 0.2's binary fraction
-		{Size{Percent: 12.5}, 8 * mib, mib},              // a fraction
-		{Size{Percent: 33.3}, 1000, 333},                 // 332.99999... or 333.0000...1 both round to 333
+		{Size{Percent: 20}, 101, 21},                   // 20.2 rounds up
+		{Size{Percent: 20}, 20 * 4 * mib, 4 * 4 * mib}, // exact: no stray byte from 0.2's binary fraction
+		{Size{Percent: 12.5}, 8 * mib, mib},            // a fraction
+		{Size{Percent: 33.3}, 1000, 333},               // 332.99999... or 333.0000...1 both round to 333
 		{Size{Percent: 100}, math.MaxUint64, math.MaxUint64},
 		{Size{Percent: 200}, math.MaxUint64, math.MaxUint64}, // saturates
 		{Size{Percent: 1e30}, gib, math.MaxUint64},           // saturates in floating point
