@@ -1,6 +1,7 @@
 package lvm
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -53,7 +54,7 @@ func ParseThinPoolStatus(params string) (ThinPoolStatus, error) {
 	}
 	fields := strings.Fields(params)
 	if len(fields) < 3 {
-		return bad(fmt.Errorf("want <transaction id> <used>/<total metadata blocks> <used>/<total data blocks> ..."))
+		return bad(errors.New("want <transaction id> <used>/<total metadata blocks> <used>/<total data blocks> and flags"))
 	}
 	var s ThinPoolStatus
 	var err error
