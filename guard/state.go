@@ -1,0 +1,41 @@
+package guard
+
+import "time"
+
+// RateWindow is how far back FillRate looks: readings older than this are
+// dropped.
+const RateWindow = time.Minute
+
+// State is what the guard remembers of one store between readings, so that
+// events are edge-triggered and the fill rate can be computed. The zero
+// State is a store not seen yet. A State is not safe for concurrent use.
+type State struct {
+	seen     bool // a reading was judged
+	warned   bool // at or above WarnAt at the last valid reading
+	invalid  bool // invalid at the last reading
+	capped   bool // Capped was reported and still holds
+	lowSpace bool // LowSpace was reported and space has not come back
+	readings []reading
+}
+
+// reading is one sample of a store's use.
+type reading struct {
+	at   time.Time
+	used uint64
+}
+
+// record keeps the reading and drops those older than RateWindow before it.
+// A reading earlier than the last one (the clock stepped back) starts over.
+func (st *State) record(now time.Time, used uint64) {
+	if n := len(st.readings); n > 0 && now.Before(st.readings[n-1].at) {
+		st.readings = st.readings[:0]
+	}
+	st.readings = append(st.readings, reading{now, used})
+	drop := 0
+	for drop < len(st.readings) && now.Sub(st.readings[drop].at) > RateWindow {
+		drop++
+	}
+	if drop > 0 {
+		st.readings = append(st.readings[:0], st.readings[drop:]...)
+	}
+}
