@@ -174,8 +174,11 @@ func lvType(e *LVEntry) string {
 // originName is what a snapshot's origin file shows: VG/ORIGIN.
 func originName(e *LVEntry) string { return e.LV.VG + "/" + e.LV.Origin }
 
-func snapshotFields(e *LVEntry, s LiveStatus, open bool, doms []Domain) []field {
-	size, cowSize, chunk := e.LV.OriginSize, e.LV.Size, e.LV.ChunkSize
+// SnapshotSizes returns the sizes a snapshot's status shows, in bytes: size
+// (what the snapshot shows), cow_size (LVM's LSize) and chunk_size. The
+// metrics file shows the same numbers, so both take them from here.
+func SnapshotSizes(e *LVEntry) (size, cowSize, chunk uint64) {
+	size, cowSize, chunk = e.LV.OriginSize, e.LV.Size, e.LV.ChunkSize
 	if e.IsThin() {
 		// A thin snapshot has no COW store of its own: it shows its own size,
 		// and its allocation is what it has mapped in the pool.
@@ -184,6 +187,18 @@ func snapshotFields(e *LVEntry, s LiveStatus, open bool, doms []Domain) []field 
 			chunk = pool.LV.ChunkSize
 		}
 	}
+	return size, cowSize, chunk
+}
+
+// SnapshotActive is what a snapshot's status shows as active, given its live
+// status s: a device LVM has activated that neither is inactive nor waits to
+// merge.
+func SnapshotActive(e *LVEntry, s LiveStatus) bool {
+	return s.State != StateInactive && s.State != StateMergePending && e.LV.Attr.Active()
+}
+
+func snapshotFields(e *LVEntry, s LiveStatus, open bool, doms []Domain) []field {
+	size, cowSize, chunk := SnapshotSizes(e)
 	fields := []field{
 		str("name", e.LV.Name),
 		str("vg", e.LV.VG),
@@ -192,7 +207,7 @@ func snapshotFields(e *LVEntry, s LiveStatus, open bool, doms []Domain) []field 
 		str("path", LVPath(e)),
 		timestamp("created", e.LV.Time),
 		str("state", s.State),
-		yesno("active", s.State != StateInactive && s.State != StateMergePending && e.LV.Attr.Active()),
+		yesno("active", SnapshotActive(e, s)),
 		yesno("open", open),
 		num("size", size),
 		num("cow_size", cowSize),
