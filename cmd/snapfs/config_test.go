@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/snapfs/snapfs/lvm"
 )
 
@@ -89,7 +91,29 @@ func TestBadConfigs(t *testing.T) {
 }
 
 func TestKeyLine(t *testing.T) {
-	data := []byte("a = 1\n[origin.\"vg/x\"]\nsnapshot_size = \"1G\"\n[origin . 'vg/y']\n  quiesce = 'pause'\n")
+	data := []byte(`a = 1
+[origin."vg/x"]
+snapshot_size = "1G"
+[origin . 'vg/y']
+  quiesce = 'pause'
+  keep = { last = 4, "hourly" = 2 }  # daily = 3
+  note = """ # not a comment, {
+daily = 9 is not a key
+"""
+  keep2 = {
+    # comment, weekly = 1
+    weekly = 1,
+    sub = { monthly = 2 } }
+  keep3.last = 5
+b = "x # y = { z = 1 }"
+list = [{ last = 1 }, "]"]
+after = 1
+[guard]
+extend_at = 80
+`)
+	if err := toml.Unmarshal(data, new(map[string]any)); err != nil {
+		t.Fatalf("the test's TOML: %v", err)
+	}
 	for _, tc := range []struct {
 		key  []string
 		line int
@@ -98,6 +122,19 @@ func TestKeyLine(t *testing.T) {
 		{[]string{"origin", "vg/x", "snapshot_size"}, 3},
 		{[]string{"origin", "vg/y", "quiesce"}, 5},
 		{[]string{"origin", "vg/y"}, 4},
+		{[]string{"origin", "vg/y", "keep", "last"}, 6},
+		{[]string{"origin", "vg/y", "keep", "hourly"}, 6},
+		{[]string{"origin", "vg/y", "keep", "daily"}, 0},
+		{[]string{"origin", "vg/y", "keep2"}, 10},
+		{[]string{"origin", "vg/y", "keep2", "weekly"}, 12},
+		{[]string{"origin", "vg/y", "keep2", "sub", "monthly"}, 13},
+		{[]string{"origin", "vg/y", "keep3", "last"}, 14},
+		{[]string{"origin", "vg/y", "keep3"}, 14},
+		{[]string{"origin", "vg/y", "after"}, 17},
+		{[]string{"origin", "vg/y", "list", "last"}, 0},
+		{[]string{"guard"}, 18},
+		{[]string{"guard", "extend_at"}, 19},
+		{[]string{"extend_at"}, 0},
 		{[]string{"absent"}, 0},
 	} {
 		if got := keyLine(data, tc.key); got != tc.line {
