@@ -1,12 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,22 +20,60 @@ import (
 
 // Config is /etc/snapfs.toml. Field tags are the SPEC's key names.
 type Config struct {
-	VGs            []string                `toml:"vgs"`
-	SnapshotSize   sizeSpec                `toml:"snapshot_size"`
-	AllowOther     bool                    `toml:"allow_other"`
-	AdminGroup     string                  `toml:"admin_group"`
-	LVM            string                  `toml:"lvm"`
-	XL             string                  `toml:"xl"`
-	CommandTimeout duration                `toml:"command_timeout"`
-	Quiesce        quiesceMode             `toml:"quiesce"`
-	FilesIdle      duration                `toml:"files_idle"`
-	Origin         map[string]OriginConfig `toml:"origin"`
+	VGs              []string    `toml:"vgs"`
+	SnapshotSize     sizeSpec    `toml:"snapshot_size"`
+	AllowOther       bool        `toml:"allow_other"`
+	AdminGroup       string      `toml:"admin_group"`
+	LVM              string      `toml:"lvm"`
+	XL               string      `toml:"xl"`
+	CommandTimeout   duration    `toml:"command_timeout"`
+	Quiesce          quiesceMode `toml:"quiesce"`
+	FilesIdle        duration    `toml:"files_idle"`
+	Events           bool        `toml:"events"`
+	CheckpointMemory bool        `toml:"checkpoint_memory"`
+	CheckpointDir    string      `toml:"checkpoint_dir"` // an absolute path
+	Guard            GuardConfig `toml:"guard"`
+	// Schedule and Keep are the defaults of every origin's; nil when unset.
+	Schedule *duration               `toml:"schedule"`
+	Keep     *Keep                   `toml:"keep"`
+	Origin   map[string]OriginConfig `toml:"origin"`
 }
 
-// OriginConfig overrides settings for one origin, keyed "vg/lv".
+// GuardConfig is the [guard] table: how the guard keeps COW stores and thin
+// pools from filling up. The strings are checked as SPEC says (see
+// checkExtendBy and its siblings) but left as written for package guard.
+type GuardConfig struct {
+	ExtendAt      int      `toml:"extend_at"`  // percent used; 0: never extend
+	ExtendBy      string   `toml:"extend_by"`  // "N%" of the current size, or an LVM size
+	ExtendMax     string   `toml:"extend_max"` // "N%ORIGIN", or an LVM size
+	WarnAt        int      `toml:"warn_at"`    // percent used; 0: no filling events
+	MinFree       string   `toml:"min_free"`   // "0", "N%" of the VG, or an LVM size
+	GuardInterval duration `toml:"guard_interval"`
+	PruneForSpace bool     `toml:"prune_for_space"`
+}
+
+// Keep is a retention policy: how many of the newest scheduled snapshots,
+// and of the newest hours, days, ISO weeks and months, keep one each.
+type Keep struct {
+	Last    int `toml:"last"`
+	Hourly  int `toml:"hourly"`
+	Daily   int `toml:"daily"`
+	Weekly  int `toml:"weekly"`
+	Monthly int `toml:"monthly"`
+}
+
+// OriginConfig overrides settings for one origin, keyed "vg/lv". A nil
+// field leaves the global value.
 type OriginConfig struct {
 	SnapshotSize *sizeSpec    `toml:"snapshot_size"`
 	Quiesce      *quiesceMode `toml:"quiesce"`
+	ExtendAt     *int         `toml:"extend_at"`
+	ExtendBy     *string      `toml:"extend_by"`
+	ExtendMax    *string      `toml:"extend_max"`
+	WarnAt       *int         `toml:"warn_at"`
+	MinFree      *string      `toml:"min_free"`
+	Schedule     *duration    `toml:"schedule"`
+	Keep         *Keep        `toml:"keep"` // replaces the global keep whole
 }
 
 // DefaultConfigPath is read when -config is not given and it exists.
@@ -40,13 +81,74 @@ const DefaultConfigPath = "/etc/snapfs.toml"
 
 func defaultConfig() Config {
 	return Config{
-		SnapshotSize:   sizeSpec{lvm.SizeSpec{Extents: "20%ORIGIN"}},
-		LVM:            "lvm",
-		XL:             "xl",
-		CommandTimeout: duration(2 * time.Minute),
-		Quiesce:        "none",
-		FilesIdle:      duration(5 * time.Minute),
+		SnapshotSize:     sizeSpec{lvm.SizeSpec{Extents: "20%ORIGIN"}},
+		LVM:              "lvm",
+		XL:               "xl",
+		CommandTimeout:   duration(2 * time.Minute),
+		Quiesce:          "none",
+		FilesIdle:        duration(5 * time.Minute),
+		Events:           true,
+		CheckpointMemory: true,
+		CheckpointDir:    "/var/lib/snapfs/checkpoints",
+		Guard: GuardConfig{
+			ExtendAt:      80,
+			ExtendBy:      "20%",
+			ExtendMax:     "100%ORIGIN",
+			WarnAt:        70,
+			MinFree:       "0",
+			GuardInterval: duration(time.Second),
+		},
 	}
+}
+
+// GuardFor returns the guard's settings for origin "vg/lv": the [guard]
+// table with that origin's overrides.
+func (c Config) GuardFor(origin string) GuardConfig {
+	g := c.Guard
+	o, ok := c.Origin[origin]
+	if !ok {
+		return g
+	}
+	if o.ExtendAt != nil {
+		g.ExtendAt = *o.ExtendAt
+	}
+	if o.ExtendBy != nil {
+		g.ExtendBy = *o.ExtendBy
+	}
+	if o.ExtendMax != nil {
+		g.ExtendMax = *o.ExtendMax
+	}
+	if o.WarnAt != nil {
+		g.WarnAt = *o.WarnAt
+	}
+	if o.MinFree != nil {
+		g.MinFree = *o.MinFree
+	}
+	return g
+}
+
+// ScheduleFor returns how often origin "vg/lv" is snapshotted and which of
+// its scheduled snapshots are kept: its own schedule and keep, else the
+// global ones. ok is false when the origin has no schedule. A zero keep
+// means no keep is configured, and nothing is pruned: the loader refuses a
+// keep that keeps nothing.
+func (c Config) ScheduleFor(origin string) (every time.Duration, keep Keep, ok bool) {
+	schedule, k := c.Schedule, c.Keep
+	if o, found := c.Origin[origin]; found {
+		if o.Schedule != nil {
+			schedule = o.Schedule
+		}
+		if o.Keep != nil {
+			k = o.Keep
+		}
+	}
+	if schedule == nil {
+		return 0, Keep{}, false
+	}
+	if k != nil {
+		keep = *k
+	}
+	return time.Duration(*schedule), keep, true
 }
 
 // sizeSpec is a snapshot size: LVM size syntax (2G) or extents (20%ORIGIN).
@@ -133,104 +235,440 @@ func parseConfig(data []byte, cfg *Config) error {
 func checkConfig(data []byte, cfg *Config) error {
 	for _, vg := range cfg.VGs {
 		if !vgName.MatchString(vg) || vg == "." || vg == ".." {
-			return fmt.Errorf("line %d: key vgs: %q is not a volume group name", keyLine(data, toml.Key{"vgs"}), vg)
+			return keyError(data, toml.Key{"vgs"}, "%q is not a volume group name", vg)
 		}
 	}
 	if cfg.LVM == "" {
-		return fmt.Errorf("line %d: key lvm: must not be empty", keyLine(data, toml.Key{"lvm"}))
+		return keyError(data, toml.Key{"lvm"}, "must not be empty")
 	}
 	if cfg.XL == "" {
-		return fmt.Errorf("line %d: key xl: must not be empty", keyLine(data, toml.Key{"xl"}))
+		return keyError(data, toml.Key{"xl"}, "must not be empty")
 	}
-	for name := range cfg.Origin {
-		vg, lv, ok := strings.Cut(name, "/")
-		if !ok || vg == "" || lv == "" || strings.Contains(lv, "/") {
-			return fmt.Errorf("line %d: key origin.%q: origins are named \"vg/lv\"", keyLine(data, toml.Key{"origin", name}), name)
+	if !filepath.IsAbs(cfg.CheckpointDir) {
+		return keyError(data, toml.Key{"checkpoint_dir"}, "%q: must be an absolute path", cfg.CheckpointDir)
+	}
+	g := &cfg.Guard
+	if err := checkGuard(data, toml.Key{"guard"}, &g.ExtendAt, &g.WarnAt, &g.ExtendBy, &g.ExtendMax, &g.MinFree); err != nil {
+		return err
+	}
+	if g.ExtendAt > 0 && g.WarnAt > g.ExtendAt {
+		if key := (toml.Key{"guard", "warn_at"}); keyLine(data, key) > 0 {
+			return keyError(data, key, "warn_at (%d) must not be above extend_at (%d)", g.WarnAt, g.ExtendAt)
+		}
+		return keyError(data, toml.Key{"guard", "extend_at"}, "the default warn_at (%d) is above extend_at (%d): set warn_at too", g.WarnAt, g.ExtendAt)
+	}
+	scheduled := cfg.Schedule != nil
+	for _, o := range cfg.Origin {
+		scheduled = scheduled || o.Schedule != nil
+	}
+	if cfg.Keep != nil {
+		if err := checkKeep(data, toml.Key{"keep"}, *cfg.Keep); err != nil {
+			return err
+		}
+		if !scheduled {
+			return keyError(data, toml.Key{"keep"}, "keep needs a schedule, at the top level or for an origin")
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Origin)) {
+		if err := checkOrigin(data, cfg, name); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
+// checkOrigin checks the [origin."vg/lv"] table of origin name, and its
+// guard settings merged with [guard].
+func checkOrigin(data []byte, cfg *Config, name string) error {
+	table := toml.Key{"origin", name}
+	vg, lv, ok := strings.Cut(name, "/")
+	if !ok || vg == "" || lv == "" || strings.Contains(lv, "/") {
+		return keyError(data, table, "origins are named \"vg/lv\"")
+	}
+	o := cfg.Origin[name]
+	if err := checkGuard(data, table, o.ExtendAt, o.WarnAt, o.ExtendBy, o.ExtendMax, o.MinFree); err != nil {
+		return err
+	}
+	if g := cfg.GuardFor(name); g.ExtendAt > 0 && g.WarnAt > g.ExtendAt {
+		if o.WarnAt != nil {
+			return keyError(data, childKey(table, "warn_at"), "warn_at (%d) must not be above extend_at (%d)", g.WarnAt, g.ExtendAt)
+		}
+		return keyError(data, childKey(table, "extend_at"), "warn_at (%d, of [guard]) is above extend_at (%d): set warn_at for this origin too", g.WarnAt, g.ExtendAt)
+	}
+	if o.Keep != nil {
+		if err := checkKeep(data, childKey(table, "keep"), *o.Keep); err != nil {
+			return err
+		}
+		if o.Schedule == nil && cfg.Schedule == nil {
+			return keyError(data, childKey(table, "keep"), "keep needs a schedule, for this origin or at the top level")
+		}
+	}
+	return nil
+}
+
+// checkGuard checks the guard's keys of one table, [guard] or an origin's:
+// those that are not nil.
+func checkGuard(data []byte, table toml.Key, extendAt, warnAt *int, extendBy, extendMax, minFree *string) error {
+	for _, p := range []struct {
+		key   string
+		value *int
+		zero  string
+	}{{"extend_at", extendAt, "0 turns extending off"}, {"warn_at", warnAt, "0 turns filling events off"}} {
+		if p.value != nil && (*p.value < 0 || *p.value > 100) {
+			return keyError(data, childKey(table, p.key), "%d: must be a percentage from 0 to 100 (%s)", *p.value, p.zero)
+		}
+	}
+	for _, p := range []struct {
+		key   string
+		value *string
+		check func(string) error
+	}{{"extend_by", extendBy, checkExtendBy}, {"extend_max", extendMax, checkExtendMax}, {"min_free", minFree, checkMinFree}} {
+		if p.value == nil {
+			continue
+		}
+		if err := p.check(*p.value); err != nil {
+			return keyError(data, childKey(table, p.key), "%v", err)
+		}
+	}
+	return nil
+}
+
+// checkKeep checks a keep table at key.
+func checkKeep(data []byte, key toml.Key, keep Keep) error {
+	for _, f := range []struct {
+		name string
+		n    int
+	}{{"last", keep.Last}, {"hourly", keep.Hourly}, {"daily", keep.Daily}, {"weekly", keep.Weekly}, {"monthly", keep.Monthly}} {
+		if f.n < 0 {
+			return keyError(data, childKey(key, f.name), "%d: must not be negative", f.n)
+		}
+	}
+	if keep == (Keep{}) {
+		return keyError(data, key, "keeps nothing: give at least one of last, hourly, daily, weekly and monthly a count above 0")
+	}
+	return nil
+}
+
+// childKey returns key name in table, in a slice of its own.
+func childKey(table toml.Key, name string) toml.Key {
+	return append(slices.Clone(table), name)
+}
+
+// keyError is an error about the value of key, naming the key and its line
+// as the decoder's own errors do.
+func keyError(data []byte, key toml.Key, format string, args ...any) error {
+	return fmt.Errorf("line %d: key %s: %s", keyLine(data, key), key, fmt.Sprintf(format, args...))
+}
+
+// The guard's amounts, one function per key, with SPEC's rules. Package
+// guard parses them for its own use (ParseExtendBy, ParseExtendMax,
+// ParseMinFree); these are to be replaced by those.
+
+// checkExtendBy checks extend_by: "N%" of the current size (N > 0) or an
+// LVM size, as lvextend --size +SIZE takes it.
+func checkExtendBy(s string) error {
+	if num, ok := strings.CutSuffix(s, "%"); ok {
+		n, err := percentage(s, num)
+		if err == nil && n == 0 {
+			err = fmt.Errorf("%q: the percentage must be above 0", s)
+		}
+		return err
+	}
+	if err := lvm.ValidateSize(s); err != nil {
+		return fmt.Errorf("must be a percentage of the current size (\"20%%\") or an LVM size (\"256M\"): %w", err)
+	}
+	return nil
+}
+
+// checkExtendMax checks extend_max: "N%ORIGIN" (N > 0) or an LVM size.
+func checkExtendMax(s string) error {
+	if i := strings.IndexByte(s, '%'); i >= 0 {
+		if !strings.EqualFold(s[i+1:], "ORIGIN") {
+			return fmt.Errorf("%q: a percentage must be of the origin, as in \"100%%ORIGIN\"", s)
+		}
+		n, err := percentage(s, s[:i])
+		if err == nil && n == 0 {
+			err = fmt.Errorf("%q: the percentage must be above 0", s)
+		}
+		return err
+	}
+	if err := lvm.ValidateSize(s); err != nil {
+		return fmt.Errorf("must be a percentage of the origin (\"100%%ORIGIN\") or an LVM size (\"8G\"): %w", err)
+	}
+	return nil
+}
+
+// checkMinFree checks min_free: "0", "N%" of the VG (0 <= N < 100) or an
+// LVM size.
+func checkMinFree(s string) error {
+	if s == "0" {
+		return nil
+	}
+	if num, ok := strings.CutSuffix(s, "%"); ok {
+		n, err := percentage(s, num)
+		if err == nil && n >= 100 {
+			err = fmt.Errorf("%q: the percentage must be below 100", s)
+		}
+		return err
+	}
+	if err := lvm.ValidateSize(s); err != nil {
+		return fmt.Errorf("must be \"0\", a percentage of the VG (\"5%%\") or an LVM size (\"2G\"): %w", err)
+	}
+	return nil
+}
+
+// percentage reads num, the number of percentage s, as a whole number.
+func percentage(s, num string) (uint64, error) {
+	if num == "" || strings.Trim(num, "0123456789") != "" {
+		return 0, fmt.Errorf("%q: the percentage must be a whole number, as in \"20%%\"", s)
+	}
+	n, err := strconv.ParseUint(num, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("%q: the percentage is too big", s)
+	}
+	return n, nil
+}
+
 // vgName is what LVM accepts as a volume group name.
 var vgName = regexp.MustCompile(`^[A-Za-z0-9._+][A-Za-z0-9._+-]*$`)
 
-var bareKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
-var tableHeader = regexp.MustCompile(`^\s*\[\s*([^\]]*?)\s*\]\s*(#.*)?$`)
-
 // keyLine finds the line where key k is set, for error messages about keys
-// the TOML decoder accepted (unknown keys, bad names). It follows table
-// headers, and returns 0 when the line cannot be found.
+// the TOML decoder accepted (unknown keys, bad values). It sees keys in
+// tables, dotted keys and keys inside inline tables, also when an inline
+// table spans lines; a key that names a table is found at its header, or
+// at the first key set under it. It returns 0 when the line cannot be found.
 func keyLine(data []byte, k toml.Key) int {
 	if len(k) == 0 {
 		return 0
 	}
-	table := strings.Join(quoteKey(k[:len(k)-1]), ".")
-	last := k[len(k)-1]
-	current := ""
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	headerLine := 0
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
-		if m := tableHeader.FindStringSubmatch(text); m != nil {
-			current = normalizeKey(m[1])
-			if current == strings.Join(quoteKey(k), ".") {
-				headerLine = line
-			}
-			continue
+	found, under := 0, 0
+	walkKeys(data, func(key []string, line int) bool {
+		if slices.Equal(key, k) {
+			found = line
+			return true
 		}
-		if current != table {
-			continue
+		if under == 0 && len(key) > len(k) && slices.Equal(key[:len(k)], k) {
+			under = line
 		}
-		name, _, ok := strings.Cut(text, "=")
-		if !ok {
-			continue
-		}
-		if normalizeKey(name) == strings.Join(quoteKey(toml.Key{last}), ".") {
-			return line
-		}
+		return false
+	})
+	if found == 0 {
+		return under
 	}
-	return headerLine
+	return found
 }
 
-// quoteKey renders key parts as TOML writes them: bare when possible.
-func quoteKey(parts []string) []string {
-	out := make([]string, len(parts))
-	for i, p := range parts {
-		if bareKey.MatchString(p) {
-			out[i] = p
-		} else {
-			out[i] = fmt.Sprintf("%q", p)
+// walkKeys calls visit with the full name and the line of every table header
+// and every key the TOML document sets, in order, until visit returns true.
+// It reads only as much of TOML as it takes to find keys: the decoder has
+// checked the syntax already.
+func walkKeys(data []byte, visit func(key []string, line int) bool) {
+	s := &keyScanner{data: data, line: 1}
+	var table []string
+	for s.i < len(s.data) {
+		s.skipBlank(true)
+		start, line := s.i, s.line
+		if s.peek() == 0 {
+			return
+		}
+		if s.peek() == '[' {
+			s.i++
+			if s.peek() == '[' { // an array of tables
+				s.i++
+			}
+			table = s.readKey()
+			if len(table) > 0 && visit(table, line) {
+				return
+			}
+		} else if key := s.readKey(); len(key) > 0 {
+			full := append(slices.Clone(table), key...)
+			if visit(full, line) {
+				return
+			}
+			s.skipBlank(false)
+			if s.peek() == '=' {
+				s.i++
+				if s.value(full, visit) {
+					return
+				}
+			}
+		}
+		if s.i == start { // not TOML that sets a key: go on at the next line
+			s.skipLine()
 		}
 	}
-	return out
 }
 
-// normalizeKey turns a dotted key as written ("origin . 'vg/x'") into the
-// form quoteKey produces.
-func normalizeKey(s string) string {
-	var parts []string
-	s = strings.TrimSpace(s)
-	for s != "" {
-		switch s[0] {
-		case '"', '\'':
-			end := strings.IndexByte(s[1:], s[0])
-			if end < 0 {
-				return s
+// keyScanner holds the position of walkKeys in the document.
+type keyScanner struct {
+	data []byte
+	i    int
+	line int
+}
+
+func (s *keyScanner) peek() byte {
+	if s.i < len(s.data) {
+		return s.data[s.i]
+	}
+	return 0
+}
+
+func (s *keyScanner) next() byte {
+	c := s.data[s.i]
+	s.i++
+	if c == '\n' {
+		s.line++
+	}
+	return c
+}
+
+// skipBlank skips spaces and comments, and newlines too when newlines is set.
+func (s *keyScanner) skipBlank(newlines bool) {
+	for s.i < len(s.data) {
+		switch s.data[s.i] {
+		case ' ', '\t', '\r':
+			s.i++
+		case '\n':
+			if !newlines {
+				return
 			}
-			parts = append(parts, s[1:end+1])
-			s = s[end+2:]
+			s.next()
+		case '#':
+			s.skipLine()
 		default:
-			end := strings.IndexByte(s, '.')
-			if end < 0 {
-				end = len(s)
-			}
-			parts = append(parts, strings.TrimSpace(s[:end]))
-			s = s[end:]
+			return
 		}
-		s = strings.TrimSpace(s)
-		s = strings.TrimPrefix(s, ".")
-		s = strings.TrimSpace(s)
 	}
-	return strings.Join(quoteKey(parts), ".")
+}
+
+// skipLine moves to the newline that ends the current line.
+func (s *keyScanner) skipLine() {
+	for s.i < len(s.data) && s.data[s.i] != '\n' {
+		s.i++
+	}
+}
+
+// readKey reads a dotted key, bare or quoted parts, and returns its parts.
+func (s *keyScanner) readKey() []string {
+	var parts []string
+	for {
+		s.skipBlank(false)
+		switch c := s.peek(); {
+		case c == '"' || c == '\'':
+			parts = append(parts, s.readString())
+		case isBareKeyChar(c):
+			start := s.i
+			for isBareKeyChar(s.peek()) {
+				s.i++
+			}
+			parts = append(parts, string(s.data[start:s.i]))
+		default:
+			return parts
+		}
+		s.skipBlank(false)
+		if s.peek() != '.' {
+			return parts
+		}
+		s.i++
+	}
+}
+
+func isBareKeyChar(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-'
+}
+
+// readString reads a basic or literal string, one-line or multi-line, and
+// returns its content; of the escapes it only undoes the backslash itself,
+// which is enough to compare key names.
+func (s *keyScanner) readString() string {
+	q := s.data[s.i]
+	delim := []byte{q}
+	if bytes.HasPrefix(s.data[s.i:], []byte{q, q, q}) {
+		delim = []byte{q, q, q}
+	}
+	s.i += len(delim)
+	var b strings.Builder
+	for s.i < len(s.data) {
+		if bytes.HasPrefix(s.data[s.i:], delim) {
+			s.i += len(delim)
+			break
+		}
+		if len(delim) == 1 && s.data[s.i] == '\n' { // unterminated
+			break
+		}
+		c := s.next()
+		if c == '\\' && q == '"' && s.i < len(s.data) {
+			c = s.next()
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// value skips the value of key, reporting to visit the keys of an inline
+// table, and returns true when visit did.
+func (s *keyScanner) value(key []string, visit func([]string, int) bool) bool {
+	s.skipBlank(false)
+	switch c := s.peek(); c {
+	case '{':
+		s.i++
+		for {
+			s.skipBlank(true)
+			switch s.peek() {
+			case 0:
+				return false
+			case '}':
+				s.i++
+				return false
+			case ',':
+				s.i++
+				continue
+			}
+			line := s.line
+			inner := s.readKey()
+			if len(inner) == 0 {
+				return false
+			}
+			full := append(slices.Clone(key), inner...)
+			if visit != nil && visit(full, line) {
+				return true
+			}
+			s.skipBlank(false)
+			if s.peek() != '=' {
+				return false
+			}
+			s.i++
+			if s.value(full, visit) {
+				return true
+			}
+		}
+	case '[':
+		// Keys in arrays of inline tables have no name of their own.
+		s.i++
+		for {
+			s.skipBlank(true)
+			switch s.peek() {
+			case 0:
+				return false
+			case ']':
+				s.i++
+				return false
+			case ',':
+				s.i++
+				continue
+			}
+			start := s.i
+			s.value(nil, nil)
+			if s.i == start {
+				return false
+			}
+		}
+	case '"', '\'':
+		s.readString()
+	default:
+		for s.i < len(s.data) && !strings.ContainsRune(",}]\n#", rune(s.data[s.i])) {
+			s.i++
+		}
+	}
+	return false
 }

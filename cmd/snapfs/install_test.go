@@ -22,23 +22,23 @@ func repoFile(t *testing.T, path string) []byte {
 	return b
 }
 
-// configKeys lists the TOML keys of Config and, as "origin.KEY", of
-// OriginConfig.
+// configKeys lists the TOML keys of Config and, as "origin.KEY" and
+// "guard.KEY", of OriginConfig and GuardConfig.
 func configKeys() []string {
 	var keys []string
-	for _, typ := range []reflect.Type{reflect.TypeOf(Config{}), reflect.TypeOf(OriginConfig{})} {
-		for i := range typ.NumField() {
-			key, _, _ := strings.Cut(typ.Field(i).Tag.Get("toml"), ",")
-			if typ == reflect.TypeOf(OriginConfig{}) {
-				key = "origin." + key
-			}
-			keys = append(keys, key)
+	for _, table := range []struct {
+		typ    reflect.Type
+		prefix string
+	}{{reflect.TypeOf(Config{}), ""}, {reflect.TypeOf(OriginConfig{}), "origin."}, {reflect.TypeOf(GuardConfig{}), "guard."}} {
+		for i := range table.typ.NumField() {
+			key, _, _ := strings.Cut(table.typ.Field(i).Tag.Get("toml"), ",")
+			keys = append(keys, table.prefix+key)
 		}
 	}
 	return keys
 }
 
-var commentedKey = regexp.MustCompile(`(?m)^#(\[origin\.|[a-z_]+ = )`)
+var commentedKey = regexp.MustCompile(`(?m)^#(\[origin\.|\[guard\]|[a-z_]+ = )`)
 
 // The example config changes nothing as installed, and shows every key,
 // with a valid value, once uncommented.
@@ -64,6 +64,10 @@ func TestExampleConfig(t *testing.T) {
 			table = "origin."
 			set["origin"] = true
 		}
+		if strings.HasPrefix(line, "[guard]") {
+			table = "guard."
+			set["guard"] = true
+		}
 		if key, _, ok := strings.Cut(line, " = "); ok && !strings.HasPrefix(line, "#") {
 			set[table+key] = true
 		}
@@ -78,20 +82,21 @@ func TestExampleConfig(t *testing.T) {
 	if err := parseConfig(commentedKeyLinesOnly(uncommented), &shown); err != nil {
 		t.Fatal(err)
 	}
-	shown.VGs, shown.Origin = nil, nil // examples, not defaults
+	shown.VGs, shown.Origin, shown.Schedule, shown.Keep = nil, nil, nil, nil // examples, not defaults
 	if !reflect.DeepEqual(shown, defaultConfig()) {
 		t.Errorf("the values shown are not the defaults: %+v", shown)
 	}
 }
 
-// commentedKeyLinesOnly keeps the top-level key lines, before any table.
+// commentedKeyLinesOnly keeps the top-level key lines and those of
+// [guard], before any origin's table.
 func commentedKeyLinesOnly(data []byte) []byte {
 	var out bytes.Buffer
 	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "[") {
+		if strings.HasPrefix(line, "[origin.") {
 			break
 		}
-		if strings.Contains(line, " = ") && !strings.HasPrefix(line, "#") {
+		if line == "[guard]" || strings.Contains(line, " = ") && !strings.HasPrefix(line, "#") {
 			out.WriteString(line + "\n")
 		}
 	}
@@ -101,9 +106,9 @@ func commentedKeyLinesOnly(data []byte) []byte {
 func TestManPagesDocumentEveryKey(t *testing.T) {
 	page := string(repoFile(t, "man/snapfs.toml.5.md"))
 	for _, key := range configKeys() {
-		key = strings.TrimPrefix(key, "origin.")
-		if key == "origin" {
-			key = "[origin."
+		key = strings.TrimPrefix(strings.TrimPrefix(key, "origin."), "guard.")
+		if key == "origin" || key == "guard" {
+			key = "[" + key
 		}
 		if !strings.Contains(page, "**"+key) {
 			t.Errorf("snapfs.toml(5) does not document key %s", key)
