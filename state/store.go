@@ -90,7 +90,10 @@ type Store struct {
 	taken     time.Time   // when the model was last known current
 	read      time.Time   // when LVM was last read for it
 	stamp     string      // the change stamp taken just before that read; "" when none
-	onReplace func(old, cur *model.Tree)
+	onReplace []func(old, cur *model.Tree)
+	// told hands each replacement to the listeners in order, one at a
+	// time; a goroutine drains it.
+	told chan [2]*model.Tree
 }
 
 // New returns a store that reads LVM through r. It holds no model until the
@@ -308,15 +311,30 @@ func (s *Store) Refresh(force bool) (*model.Tree, error) {
 // it is read anew when it would have been anyway. OnReplace learns of it.
 func (s *Store) replace(t *model.Tree, read bool, stamp string) {
 	s.mu.Lock()
-	old, tell := s.tree, s.onReplace
+	old := s.tree
 	s.tree = t
 	if read {
 		now := s.now()
 		s.taken, s.read, s.stamp = now, now, stamp
 	}
+	if old != nil && old != t && len(s.onReplace) > 0 {
+		if s.told == nil {
+			s.told = make(chan [2]*model.Tree, 64)
+			go s.tell(s.told, s.onReplace)
+		}
+		s.told <- [2]*model.Tree{old, t}
+	}
 	s.mu.Unlock()
-	if old != nil && old != t && tell != nil {
-		go tell(old, t)
+}
+
+// tell hands the replacements to the listeners, in order. The caller of
+// replace holds refreshMu, so replacements come one at a time, and a
+// listener's events come in the order of the models.
+func (s *Store) tell(told <-chan [2]*model.Tree, listeners []func(old, cur *model.Tree)) {
+	for pair := range told {
+		for _, fn := range listeners {
+			fn(pair[0], pair[1])
+		}
 	}
 }
 
@@ -354,11 +372,12 @@ func dirNames(dir string) ([]string, error) {
 	return names, nil
 }
 
-// OnReplace sets the function told of each new model, with the old one, in
-// a goroutine of its own (never inside a FUSE call): fs tells the kernel
-// what vanished or moved.
+// OnReplace adds a function told of each new model, with the old one, in
+// a goroutine of its own (never inside a FUSE call), in the order of the
+// models: fs tells the kernel what vanished or moved, ops announces the
+// changes as events.
 func (s *Store) OnReplace(fn func(old, cur *model.Tree)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.onReplace = fn
+	s.onReplace = append(s.onReplace, fn)
 }
