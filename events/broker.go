@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // DefaultBacklog is how many lines a reader may fall behind before it loses
@@ -22,11 +23,15 @@ const DefaultBacklog = 10000
 // Publish never blocks for longer than it takes to append a line to each
 // queue.
 type Broker struct {
-	backlog int
+	backlog   int
+	published atomic.Uint64 // events published, for the metrics
 
 	mu      sync.Mutex
 	readers map[*Reader]struct{}
 }
+
+// Published is how many events were published since the broker was made.
+func (b *Broker) Published() uint64 { return b.published.Load() }
 
 // NewBroker returns a broker whose readers may fall backlog lines behind
 // before they lose the oldest; backlog <= 0 means DefaultBacklog.
@@ -40,6 +45,7 @@ func NewBroker(backlog int) *Broker {
 // Publish hands e to every reader subscribed now. It never blocks, whatever
 // the readers do. The line is encoded once and shared by all the queues.
 func (b *Broker) Publish(e Event) {
+	b.published.Add(1)
 	line := e.Line()
 	b.mu.Lock()
 	defer b.mu.Unlock()

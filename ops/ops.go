@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/snapfs/snapfs/guard"
 	"github.com/snapfs/snapfs/lvm"
 	"github.com/snapfs/snapfs/model"
 	"github.com/snapfs/snapfs/state"
@@ -33,6 +34,8 @@ type LVM interface {
 	Activate(ctx context.Context, vg, name string) error
 	// PollVG restarts LVM's polling of the merges under way in a VG.
 	PollVG(ctx context.Context, vg string) error
+	// ExtendPoolMetadata grows a thin pool's metadata.
+	ExtendPoolMetadata(ctx context.Context, vg, pool, size string) error
 }
 
 // Domains tells which Xen domains use a block device now, for decisions:
@@ -72,7 +75,14 @@ type Options struct {
 	Domains  Domains
 	Quiescer Quiescer
 	Files    Files
-	Logger   *slog.Logger
+	// MinFree, when set, is the guard's min_free for snapshots of an
+	// origin ("vg/lv"): a mkdir that would take the VG below it is ENOSPC.
+	MinFree func(origin string) guard.Size
+	// Events, when set, gets the events of the changes (Announce, and the
+	// extensions); Now is its clock (time.Now when nil).
+	Events Publisher
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Ops carries out the changes.
@@ -84,6 +94,8 @@ type Ops struct {
 
 	locksMu sync.Mutex // guards locks
 	locks   map[string]*sync.Mutex
+
+	expected expectations // the changes snapfs is making, for their events
 }
 
 // New returns the operations on l, keeping store's model current.
@@ -91,7 +103,11 @@ func New(l LVM, store *state.Store, opts Options) *Ops {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Ops{opts: opts, lvm: l, store: store, log: opts.Logger, locks: map[string]*sync.Mutex{}}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Ops{opts: opts, lvm: l, store: store, log: opts.Logger, locks: map[string]*sync.Mutex{},
+		expected: expectations{m: map[string]expectation{}, now: opts.Now, sink: opts.Events}}
 }
 
 type callerKey struct{}
@@ -203,6 +219,10 @@ func (o *Ops) Snapshot(ctx context.Context, parent *model.LVEntry, name string) 
 	if err := CheckName(parent, name); err != nil {
 		return nil, err
 	}
+	size := o.snapshotSize(parent)
+	if err := o.checkMinFree(parent, size); err != nil {
+		return nil, err
+	}
 	unlock := o.lockVG(vg)
 	defer unlock()
 	// With quiesce = "pause", the domains using the origin are paused for
@@ -211,7 +231,8 @@ func (o *Ops) Snapshot(ctx context.Context, parent *model.LVEntry, name string) 
 	if err != nil {
 		return nil, err
 	}
-	err = o.lvm.CreateSnapshot(ctx, vg, parent.LV.Name, name, o.snapshotSize(parent))
+	o.expect(ctx, model.ChangeCreated, vg, name)
+	err = o.lvm.CreateSnapshot(ctx, vg, parent.LV.Name, name, size)
 	resume()
 	if err == nil {
 		if e := o.store.AddCreated(vg, parent, name); e != nil {
@@ -307,6 +328,7 @@ func (o *Ops) Remove(ctx context.Context, e *model.LVEntry) error {
 	defer release()
 	unlock := o.lockVG(e.LV.VG)
 	defer unlock()
+	o.expect(ctx, model.ChangeRemoved, e.LV.VG, e.LV.Name)
 	if err := o.lvm.Remove(ctx, e.LV.VG, e.LV.Name); err != nil {
 		o.refresh()
 		return err
@@ -328,7 +350,10 @@ func (o *Ops) Rename(ctx context.Context, e *model.LVEntry, newName string) erro
 	if newName == e.LV.Name {
 		return nil
 	}
-	return o.run(e.LV.VG, func() error { return o.lvm.Rename(ctx, e.LV.VG, e.LV.Name, newName) })
+	return o.run(e.LV.VG, func() error {
+		o.expect(ctx, model.ChangeRenamed, e.LV.VG, newName)
+		return o.lvm.Rename(ctx, e.LV.VG, e.LV.Name, newName)
+	})
 }
 
 // Control applies one command written to a snapshot's ctl file.
@@ -354,7 +379,7 @@ func (o *Ops) Control(ctx context.Context, e *model.LVEntry, data []byte) error 
 		if err := lvm.ValidateSize(words[1]); err != nil {
 			return fmt.Errorf("ctl %s: extend %q: %w", e, words[1], err)
 		}
-		return o.run(e.LV.VG, func() error { return o.lvm.Extend(ctx, e.LV.VG, e.LV.Name, words[1]) })
+		return o.extend(ctx, e, words[1])
 	}
 	return fmt.Errorf("ctl %s: %q: %w", e, cmd, ErrBadCommand)
 }

@@ -18,19 +18,19 @@ import (
 	"github.com/snapfs/snapfs/state"
 )
 
-// events records what the operations did besides LVM, in order.
-type events struct {
+// trail records what the operations did besides LVM, in order.
+type trail struct {
 	mu  sync.Mutex
 	log []string
 }
 
-func (e *events) add(format string, args ...any) {
+func (e *trail) add(format string, args ...any) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.log = append(e.log, fmt.Sprintf(format, args...))
 }
 
-func (e *events) String() string {
+func (e *trail) String() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return strings.Join(e.log, "; ")
@@ -40,7 +40,7 @@ type fakeDomains struct{ doms []model.Domain }
 
 func (d fakeDomains) UsingNow(context.Context, int, int) ([]model.Domain, error) { return d.doms, nil }
 
-type fakeQuiescer struct{ ev *events }
+type fakeQuiescer struct{ ev *trail }
 
 func (q fakeQuiescer) Hold(_ context.Context, doms []model.Domain, why string) (func(), error) {
 	q.ev.add("pause %d for %s", len(doms), why)
@@ -48,7 +48,7 @@ func (q fakeQuiescer) Hold(_ context.Context, doms []model.Domain, why string) (
 }
 
 type fakeFiles struct {
-	ev   *events
+	ev   *trail
 	busy bool
 }
 
@@ -66,13 +66,13 @@ type fixture struct {
 	lvm   *lvmtest.LVM
 	store *state.Store
 	ops   *Ops
-	ev    *events
+	ev    *trail
 	logs  *bytes.Buffer
 }
 
 func newFixture(t *testing.T, opts Options) *fixture {
 	t.Helper()
-	fx := &fixture{lvm: lvmtest.New(), ev: &events{}, logs: &bytes.Buffer{}}
+	fx := &fixture{lvm: lvmtest.New(), ev: &trail{}, logs: &bytes.Buffer{}}
 	log := slog.New(slog.NewTextHandler(fx.logs, nil))
 	fx.store = state.New(fx.lvm, state.Options{Logger: log})
 	if opts.SnapshotSize.IsZero() {
@@ -171,7 +171,7 @@ func TestSnapshotLeavesNothingHalfMade(t *testing.T) {
 func TestSnapshotQuiesces(t *testing.T) {
 	for _, fail := range []bool{false, true} {
 		t.Run(fmt.Sprintf("lvcreate fails %v", fail), func(t *testing.T) {
-			ev := &events{}
+			ev := &trail{}
 			fx := newFixture(t, Options{OriginQuiesce: map[string]bool{"vg/web": true},
 				Domains: fakeDomains{[]model.Domain{{Name: "web", ID: 3, State: "running"}}}, Quiescer: fakeQuiescer{ev}})
 			fx.lvm.Mu.Lock()
@@ -216,7 +216,7 @@ func TestRemove(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ev := &events{}
+			ev := &trail{}
 			fx := newFixture(t, Options{Domains: fakeDomains{tc.domains}, Files: fakeFiles{ev: ev, busy: tc.busy}})
 			fx.lvm.Mu.Lock()
 			fx.lvm.Find("vg", "snap1").KernelMajor, fx.lvm.Find("vg", "snap1").KernelMinor = 254, 2
