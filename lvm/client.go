@@ -160,6 +160,21 @@ func (c *Client) Extend(ctx context.Context, vg, name, size string) error {
 	return nil
 }
 
+// ExtendPoolMetadata grows the metadata of thin pool vg/pool by size:
+// `lvextend --poolmetadatasize +SIZE VG/POOL`. The size is validated first.
+func (c *Client) ExtendPoolMetadata(ctx context.Context, vg, pool, size string) error {
+	if err := validateLV(vg, pool); err != nil {
+		return fmt.Errorf("lvextend --poolmetadatasize %s/%s: %w", vg, pool, err)
+	}
+	if err := ValidateSize(size); err != nil {
+		return fmt.Errorf("lvextend --poolmetadatasize %s/%s: %w", vg, pool, err)
+	}
+	if _, err := c.run(ctx, "lvextend", "--poolmetadatasize", "+"+size, vg+"/"+pool); err != nil {
+		return fmt.Errorf("lvextend --poolmetadatasize %s/%s: %w", vg, pool, err)
+	}
+	return nil
+}
+
 // Activate activates vg/name even when it is flagged to skip activation, as
 // thin snapshots are: `lvchange -ay -K VG/NAME`.
 func (c *Client) Activate(ctx context.Context, vg, name string) error {

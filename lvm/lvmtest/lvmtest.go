@@ -345,6 +345,32 @@ func (f *LVM) PollVG(ctx context.Context, vg string) error {
 	return nil
 }
 
+// ExtendPoolMetadata records lvextend --poolmetadatasize and grows the
+// pool's hidden metadata LV.
+func (f *LVM) ExtendPoolMetadata(ctx context.Context, vg, pool, size string) error {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	argv, err := f.begin(ctx, "lvextend", "--poolmetadatasize", "+"+size, vg+"/"+pool)
+	if err != nil {
+		return err
+	}
+	bytes, err := lvm.SizeBytes(size)
+	if err != nil {
+		return CmdErr(lvm.ErrInvalidArg, 3, argv, err.Error())
+	}
+	g := f.VG(vg)
+	if bytes > g.Free {
+		return CmdErr(lvm.ErrNoSpace, 5, argv, "Insufficient free space")
+	}
+	meta := f.Find(vg, pool+"_tmeta")
+	if meta == nil {
+		return CmdErr(lvm.ErrNotFound, 5, argv, fmt.Sprintf("Failed to find logical volume \"%s/%s\"", vg, pool))
+	}
+	g.Free -= bytes
+	meta.Size += bytes
+	return nil
+}
+
 // LastCall returns the last recorded call.
 func (f *LVM) LastCall() string {
 	f.Mu.Lock()
