@@ -133,7 +133,7 @@ func (f *FS) lvRenderer(uuid, name string) renderFunc {
 		if e == nil {
 			return nil, model.ErrGone
 		}
-		return model.RenderLVFile(e, name, dm, f.domainsOf)
+		return model.RenderLVFile(e, name, dm, f.domainsOf, f.extras)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/moby/sys/mountinfo"
 
+	"github.com/snapfs/snapfs/events"
 	"github.com/snapfs/snapfs/internal/logonce"
 	"github.com/snapfs/snapfs/model"
 	"github.com/snapfs/snapfs/ops"
@@ -55,6 +56,12 @@ type Parts struct {
 	Mounts  *snapmount.Manager
 	DM      model.DeviceMapper
 	Domains Domains
+	// Extras are the guard's numbers in the status files (zero: none).
+	Extras model.Extras
+	// Events, when set, is MOUNT/events; Metrics, when set, renders
+	// MOUNT/metrics.
+	Events  *events.Broker
+	Metrics func() ([]byte, error)
 }
 
 // FS is the snapfs tree: the parts its nodes use, and the root node.
@@ -66,6 +73,9 @@ type FS struct {
 	dm      model.DeviceMapper // for what a process reads
 	sizeDM  model.DeviceMapper // dm behind a short cache, for the sizes the kernel is told
 	domains Domains
+	extras  model.Extras
+	events  *events.Broker
+	metrics func() ([]byte, error)
 	warn    *logonce.Logger
 	root    *rootNode
 
@@ -81,7 +91,8 @@ func New(p Parts, opts Options) *FS {
 	}
 	f := &FS{
 		opts: opts, store: p.Store, ops: p.Ops, mounts: p.Mounts, dm: p.DM,
-		sizeDM: model.NewStatusCache(p.DM, model.SizeStatusAge), domains: p.Domains,
+		sizeDM: model.NewStatusCache(p.DM, model.SizeStatusAge), domains: p.Domains, extras: p.Extras,
+		events: p.Events, metrics: p.Metrics,
 		warn: logonce.New(opts.Logger),
 	}
 	f.root = &rootNode{fs: f}

@@ -15,9 +15,11 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/splice"
 
+	"github.com/snapfs/snapfs/events"
 	"github.com/snapfs/snapfs/internal/leakcheck"
 	"github.com/snapfs/snapfs/lvm"
 	"github.com/snapfs/snapfs/lvm/lvmtest"
+	"github.com/snapfs/snapfs/metrics"
 	"github.com/snapfs/snapfs/model"
 	"github.com/snapfs/snapfs/ops"
 	"github.com/snapfs/snapfs/quiesce"
@@ -66,6 +68,7 @@ func (l *logBuffer) String() string {
 
 type mountedFS struct {
 	server *Server
+	events *events.Broker // with setup.events
 	dir    string
 	lvm    *lvmtest.LVM
 	dm     *lvmtest.DM
@@ -92,6 +95,8 @@ type setup struct {
 	// pauseDir is where quiesce keeps its pause records; a fresh
 	// directory when empty.
 	pauseDir string
+	// events and metrics add MOUNT/events and MOUNT/metrics.
+	events, metrics bool
 }
 
 // mountFake mounts a tree over a fake LVM on a fresh directory, for real,
@@ -138,12 +143,32 @@ func mountFake(t *testing.T, s setup) *mountedFS {
 		s.fs.AdminGID = -1
 	}
 	s.files.Mountpoint, s.files.Logger, s.files.Path = m.dir, log, m.store.Path
+	// The staging directory is root's only, as snapmount wants it.
 	s.files.StagingDir, s.files.AdminGID = t.TempDir(), s.fs.AdminGID
+	if err := os.Chmod(s.files.StagingDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	s.files.Device = func(ctx context.Context, uuid string) (string, error) { return operations.Device(ctx, uuid) }
 	parts.Mounts = snapmount.New(s.files)
 	s.ops.Files = parts.Mounts
+	if s.events {
+		m.events = events.NewBroker(0)
+		parts.Events, s.ops.Events = m.events, m.events
+	}
 	operations = ops.New(m.lvm, m.store, s.ops)
 	parts.Ops = operations
+	if s.events {
+		m.store.OnReplace(operations.Announce)
+	}
+	if s.metrics {
+		parts.Metrics = func() ([]byte, error) {
+			t, err := m.store.Current()
+			if err != nil {
+				return nil, err
+			}
+			return metrics.Render(metrics.Input{Tree: t, DM: dm}), nil
+		}
+	}
 	s.fs.Logger = log
 	m.fs = New(parts, s.fs)
 	// SNAPFS_TEST_FUSE_DEBUG=1 logs every FUSE request and reply.

@@ -114,6 +114,12 @@ func (n *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 	if err != nil {
 		return nil, toErrno(err)
 	}
+	switch {
+	case name == "events" && n.fs.events != nil:
+		return n.fs.eventsInode(ctx, &n.Inode, out), 0
+	case name == "metrics" && n.fs.metrics != nil:
+		return n.fs.metricsInode(ctx, &n.Inode, out), 0
+	}
 	v := t.VG(name)
 	if v == nil {
 		return nil, syscall.ENOENT
@@ -127,11 +133,11 @@ func (n *rootNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) 
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	entries := make([]fuse.DirEntry, 0, len(t.VGs))
+	entries := append(make([]fuse.DirEntry, 0, len(t.VGs)+2), n.fs.rootFiles()...)
 	for _, v := range t.VGs {
 		entries = append(entries, fuse.DirEntry{Name: v.VG.Name, Mode: syscall.S_IFDIR, Ino: vgIno(v)})
 	}
-	return gofs.NewListDirStream(entries), 0
+	return sortedStream(entries), 0
 }
 
 func (n *rootNode) Mkdir(ctx context.Context, name string, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -211,7 +217,7 @@ func (n *vgNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 			if v == nil {
 				return nil, model.ErrGone
 			}
-			return model.RenderVGFile(name, v), nil
+			return model.RenderVGFile(name, v, n.fs.extras), nil
 		}), 0
 	}
 	o := v.Origin(name)

@@ -55,8 +55,8 @@ func BenchmarkRenderStatus(b *testing.B) {
 	live := COWStatus(lvm.Target{Type: "snapshot", Params: "208/8192 16"}, e.LV.Size)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		renderText(snapshotFields(e, live, false, nil))
-		renderJSON(snapshotFields(e, live, false, nil))
+		renderText(snapshotFields(e, live, false, nil, Extras{}))
+		renderJSON(snapshotFields(e, live, false, nil, Extras{}))
 	}
 }
 
@@ -81,7 +81,7 @@ func BenchmarkSnapshotDirSizes(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		now = now.Add(time.Second)
 		for _, name := range files {
-			if _, err := RenderLVFile(e, name, sizeDM, noDomains); err != nil {
+			if _, err := RenderLVFile(e, name, sizeDM, noDomains, Extras{}); err != nil {
 				b.Fatal(err)
 			}
 		}

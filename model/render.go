@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -116,9 +117,24 @@ func domuFile(doms []Domain) []byte {
 	return b.Bytes()
 }
 
-func vgFields(v *VGEntry) []field {
+// Extras are what the status files show that neither the model nor
+// device-mapper tells: what the guard measures and keeps. Each may be nil:
+// the guard is off.
+type Extras struct {
+	// Rate returns how fast snapshot e's COW store has grown over the last
+	// minute (bytes a second) and the seconds until it is full at that
+	// rate, negative when it is not growing.
+	Rate func(e *LVEntry) (fillRate, fullIn float64)
+	// MinFree returns the bytes the guard keeps free in VG vg.
+	MinFree func(vg string) uint64
+	// Pool returns the use of thin pool pool of VG vg; ok is false when it
+	// cannot be read (an inactive pool).
+	Pool func(vg, pool string) (data, metadata lvm.Percent, ok bool)
+}
+
+func vgFields(v *VGEntry, x Extras) []field {
 	g := v.VG
-	return []field{
+	fields := []field{
 		str("name", g.Name),
 		str("uuid", g.UUID),
 		num("size", g.Size),
@@ -127,6 +143,19 @@ func vgFields(v *VGEntry) []field {
 		count("lvs", g.LVCount),
 		count("snapshots", v.SnapshotCount),
 	}
+	var minFree uint64
+	if x.MinFree != nil {
+		minFree = x.MinFree(g.Name)
+	}
+	fields = append(fields, num("min_free", minFree))
+	for _, p := range v.Pools() {
+		var data, meta lvm.Percent
+		if x.Pool != nil {
+			data, meta, _ = x.Pool(g.Name, p.LV.Name)
+		}
+		fields = append(fields, pct("pool."+p.LV.Name+".data", data), pct("pool."+p.LV.Name+".metadata", meta))
+	}
+	return fields
 }
 
 // LVPath is the LV's device path, which LVM leaves empty for hidden LVs (a
@@ -197,7 +226,7 @@ func SnapshotActive(e *LVEntry, s LiveStatus) bool {
 	return s.State != StateInactive && s.State != StateMergePending && e.LV.Attr.Active()
 }
 
-func snapshotFields(e *LVEntry, s LiveStatus, open bool, doms []Domain) []field {
+func snapshotFields(e *LVEntry, s LiveStatus, open bool, doms []Domain, x Extras) []field {
 	size, cowSize, chunk := SnapshotSizes(e)
 	fields := []field{
 		str("name", e.LV.Name),
@@ -221,7 +250,18 @@ func snapshotFields(e *LVEntry, s LiveStatus, open bool, doms []Domain) []field 
 	if s.State == StateMerging {
 		fields = append(fields, pct("merge_progress", s.MergeProgress))
 	}
-	return append(fields, str("domu", domuText(doms)))
+	fields = append(fields, str("domu", domuText(doms)))
+	var rate, fullIn float64 = 0, -1
+	if x.Rate != nil {
+		rate, fullIn = x.Rate(e)
+	}
+	fields = append(fields, num("fill_rate", uint64(math.Round(math.Max(rate, 0)))))
+	if fullIn < 0 || math.IsInf(fullIn, 0) || math.IsNaN(fullIn) {
+		fields = append(fields, field{"full_in", "-", nil})
+	} else {
+		fields = append(fields, num("full_in", uint64(math.Round(fullIn))))
+	}
+	return fields
 }
 
 // allocatedFile renders the allocated file: Snap% with two decimals, or an
@@ -235,8 +275,8 @@ func allocatedFile(s LiveStatus) []byte {
 
 // RenderVGFile renders file name (status or status.json) of VG v's
 // directory.
-func RenderVGFile(name string, v *VGEntry) []byte {
-	fields := vgFields(v)
+func RenderVGFile(name string, v *VGEntry, x Extras) []byte {
+	fields := vgFields(v, x)
 	if name == "status.json" {
 		return renderJSON(fields)
 	}
@@ -244,9 +284,9 @@ func RenderVGFile(name string, v *VGEntry) []byte {
 }
 
 // RenderLVFile renders file name of LV e's directory from the model, the
-// live status of dm (nil: the report's), and domains, the Xen domains using
-// an LV, which it asks only for the files that show them.
-func RenderLVFile(e *LVEntry, name string, dm DeviceMapper, domains func(*LVEntry) []Domain) ([]byte, error) {
+// live status of dm (nil: the report's), domains, the Xen domains using an
+// LV, which it asks only for the files that show them, and x, the guard's.
+func RenderLVFile(e *LVEntry, name string, dm DeviceMapper, domains func(*LVEntry) []Domain, x Extras) ([]byte, error) {
 	if !e.IsSnapshot() {
 		switch name {
 		case "domu":
@@ -268,9 +308,9 @@ func RenderLVFile(e *LVEntry, name string, dm DeviceMapper, domains func(*LVEntr
 	case "domu":
 		return domuFile(domains(e)), nil
 	case "status":
-		return renderText(snapshotFields(e, SnapshotStatus(dm, e), IsOpen(dm, e), domains(e))), nil
+		return renderText(snapshotFields(e, SnapshotStatus(dm, e), IsOpen(dm, e), domains(e), x)), nil
 	case "status.json":
-		return renderJSON(snapshotFields(e, SnapshotStatus(dm, e), IsOpen(dm, e), domains(e))), nil
+		return renderJSON(snapshotFields(e, SnapshotStatus(dm, e), IsOpen(dm, e), domains(e), x)), nil
 	}
 	return nil, fmt.Errorf("snapshot file %q: %w", name, ErrGone)
 }

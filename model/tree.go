@@ -11,6 +11,9 @@ import (
 // named like one of them is left out of the listing, and mkdir of such a name
 // is EEXIST.
 var (
+	// RootFiles are the fixed names of the root: the events and metrics
+	// files, and the Xen directory. A VG of such a name is left out.
+	RootFiles     = []string{"events", "metrics", "xen"}
 	VGFiles       = []string{"status", "status.json"}
 	OriginFiles   = []string{"domu", "status", "status.json"}
 	SnapshotFiles = []string{"allocated", "ctl", "domu", "origin", "state", "status", "status.json"}
@@ -113,6 +116,19 @@ func (v *VGEntry) LVByName(name string) *LVEntry { return v.lvByName[name] }
 // Report is the LVM report the model of the VG was built from.
 func (v *VGEntry) Report() *lvm.Report { return v.report }
 
+// Pools returns the VG's thin pools, sorted by name: they are not shown in
+// the tree, but the guard watches them and the VG's status shows their use.
+func (v *VGEntry) Pools() []*LVEntry {
+	var pools []*LVEntry
+	for _, e := range v.lvByName {
+		if e.LV.SegType == "thin-pool" || (e.LV.SegType == "" && e.LV.Attr.VolumeType == 't') {
+			pools = append(pools, e)
+		}
+	}
+	sort.Slice(pools, func(i, j int) bool { return pools[i].LV.Name < pools[j].LV.Name })
+	return pools
+}
+
 // HasLV tells whether the VG has an LV of that name, shown or not.
 func (v *VGEntry) HasLV(name string) bool { _, ok := v.lvByName[name]; return ok }
 
@@ -153,6 +169,10 @@ func BuildTree(r *lvm.Report, vgs []string) *Tree {
 			continue
 		}
 		if _, dup := t.vgByName[vg.Name]; dup {
+			continue
+		}
+		if IsFixedName(vg.Name, RootFiles) {
+			t.Hidden = append(t.Hidden, vg.Name)
 			continue
 		}
 		v := &VGEntry{VG: vg, lvByName: map[string]*LVEntry{}, report: r}

@@ -235,3 +235,45 @@ func abs(n int64) int64 {
 	}
 	return n
 }
+
+// The guard's numbers in the status files: fill_rate and full_in of a
+// snapshot, min_free and each thin pool's use in the VG's; without a guard,
+// 0, "-", 0 and "-".
+func TestRenderExtras(t *testing.T) {
+	f := lvmtest.New()
+	r, err := f.Report(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := BuildTree(r, nil)
+	snap := tree.VG("vg").Origin("web").Child("snap1")
+	x := Extras{
+		Rate:    func(e *LVEntry) (float64, float64) { return 2097152.4, 61.6 },
+		MinFree: func(vg string) uint64 { return 1 << 30 },
+		Pool: func(vg, pool string) (lvm.Percent, lvm.Percent, bool) {
+			return lvm.Percent{Hundredths: 4213, Valid: true}, lvm.Percent{Hundredths: 1020, Valid: true}, true
+		},
+	}
+	for _, tc := range []struct {
+		x    Extras
+		want []string
+	}{
+		{Extras{}, []string{"fill_rate: 0\nfull_in: -\n", "min_free: 0\npool.pool.data: -\npool.pool.metadata: -\n"}},
+		{x, []string{"fill_rate: 2097152\nfull_in: 62\n", "min_free: 1073741824\npool.pool.data: 42.13\npool.pool.metadata: 10.20\n"}},
+	} {
+		got, err := RenderLVFile(snap, "status", nil, func(*LVEntry) []Domain { return nil }, tc.x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(string(got), tc.want[0]) {
+			t.Errorf("snapshot status ends\n%s\nwant\n%s", got, tc.want[0])
+		}
+		if vg := string(RenderVGFile("status", tree.VG("vg"), tc.x)); !strings.HasSuffix(vg, tc.want[1]) {
+			t.Errorf("VG status\n%s\nwant the end\n%s", vg, tc.want[1])
+		}
+	}
+	js := string(RenderVGFile("status.json", tree.VG("vg"), x))
+	if !strings.Contains(js, `"min_free":1073741824,"pool.pool.data":42.13,"pool.pool.metadata":10.20}`) {
+		t.Errorf("status.json %s", js)
+	}
+}

@@ -1,0 +1,100 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/snapfs/snapfs/events"
+	"github.com/snapfs/snapfs/model"
+)
+
+// The root's files: events, a stream of what happens, and metrics, every
+// number of the tree in Prometheus's text format.
+
+// eventsFile is MOUNT/events: each open subscribes to the events from that
+// moment; a read blocks until the next comes, and returns when the reader
+// gives up (Ctrl-C interrupts the FUSE request, which cancels its context).
+type eventsFile struct {
+	gofs.Inode
+	fs *FS
+}
+
+var (
+	_ = (gofs.NodeOpener)((*eventsFile)(nil))
+	_ = (gofs.NodeGetattrer)((*eventsFile)(nil))
+	_ = (gofs.NodeSetattrer)((*eventsFile)(nil))
+)
+
+func (f *FS) eventsInode(ctx context.Context, parent *gofs.Inode, out *fuse.EntryOut) *gofs.Inode {
+	n := ino("root", "events")
+	fileAttr(&out.Attr, n, 0o444, 0)
+	out.SetAttrTimeout(infoAttrTimeout)
+	return parent.NewInode(ctx, &eventsFile{fs: f}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: n})
+}
+
+func (n *eventsFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	fileAttr(&out.Attr, n.StableAttr().Ino, 0o444, 0)
+	out.SetTimeout(infoAttrTimeout)
+	return 0
+}
+
+func (n *eventsFile) Setattr(context.Context, gofs.FileHandle, *fuse.SetAttrIn, *fuse.AttrOut) syscall.Errno {
+	return syscall.EPERM
+}
+
+// Open subscribes: the reader gets every event from now on. The file is a
+// stream: no page cache, no seeking.
+func (n *eventsFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
+		return nil, 0, syscall.EPERM
+	}
+	return &eventsHandle{r: n.fs.events.Subscribe()}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NONSEEKABLE, 0
+}
+
+// eventsHandle is one reader of the events.
+type eventsHandle struct{ r *events.Reader }
+
+var (
+	_ = (gofs.FileReader)((*eventsHandle)(nil))
+	_ = (gofs.FileReleaser)((*eventsHandle)(nil))
+)
+
+func (h *eventsHandle) Read(ctx context.Context, dest []byte, _ int64) (fuse.ReadResult, syscall.Errno) {
+	n, err := h.r.Read(ctx, dest)
+	switch {
+	case err == nil, errors.Is(err, io.EOF):
+		return fuse.ReadResultData(dest[:n]), 0
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return nil, syscall.EINTR
+	}
+	return nil, syscall.EIO
+}
+
+func (h *eventsHandle) Release(context.Context) syscall.Errno {
+	h.r.Close()
+	return 0
+}
+
+// metricsInode is MOUNT/metrics: an info file rendered at open.
+func (f *FS) metricsInode(ctx context.Context, parent *gofs.Inode, out *fuse.EntryOut) *gofs.Inode {
+	return f.infoInode(ctx, parent, ino("root", "metrics"), "metrics", out, func(*model.Tree, model.DeviceMapper) ([]byte, error) {
+		return f.metrics()
+	})
+}
+
+// rootFiles are the root's file entries, as the configuration has them.
+func (f *FS) rootFiles() []fuse.DirEntry {
+	var files []fuse.DirEntry
+	if f.events != nil {
+		files = append(files, fuse.DirEntry{Name: "events", Mode: syscall.S_IFREG, Ino: ino("root", "events")})
+	}
+	if f.metrics != nil {
+		files = append(files, fuse.DirEntry{Name: "metrics", Mode: syscall.S_IFREG, Ino: ino("root", "metrics")})
+	}
+	return files
+}
