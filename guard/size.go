@@ -107,7 +107,12 @@ func ParseMinFree(s string) (Size, error) {
 	if base != "" {
 		return Size{}, fmt.Errorf("%q: min_free is a percentage of the VG's size: write %s%%, with nothing after the %%", s, num)
 	}
-	return parsePercent(s, num, true, 100)
+	size, err := parsePercent(s, num, true, 100)
+	if err == nil && size.Percent >= 100 {
+		// A VG kept wholly free refuses every snapshot and extension.
+		return Size{}, fmt.Errorf("%q: must be below 100%%", s)
+	}
+	return size, err
 }
 
 // parsePercent reads the number before the % sign: digits with an optional

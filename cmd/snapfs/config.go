@@ -9,12 +9,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/snapfs/snapfs/guard"
 	"github.com/snapfs/snapfs/lvm"
 )
 
@@ -364,70 +364,17 @@ func keyError(data []byte, key toml.Key, format string, args ...any) error {
 // guard parses them for its own use (ParseExtendBy, ParseExtendMax,
 // ParseMinFree); these are to be replaced by those.
 
-// checkExtendBy checks extend_by: "N%" of the current size (N > 0) or an
-// LVM size, as lvextend --size +SIZE takes it.
-func checkExtendBy(s string) error {
-	if num, ok := strings.CutSuffix(s, "%"); ok {
-		n, err := percentage(s, num)
-		if err == nil && n == 0 {
-			err = fmt.Errorf("%q: the percentage must be above 0", s)
-		}
-		return err
-	}
-	if err := lvm.ValidateSize(s); err != nil {
-		return fmt.Errorf("must be a percentage of the current size (\"20%%\") or an LVM size (\"256M\"): %w", err)
-	}
-	return nil
-}
+// The sizes of [guard] are parsed by package guard, which the guard uses
+// too: the configuration refuses what the guard could not take.
 
-// checkExtendMax checks extend_max: "N%ORIGIN" (N > 0) or an LVM size.
-func checkExtendMax(s string) error {
-	if i := strings.IndexByte(s, '%'); i >= 0 {
-		if !strings.EqualFold(s[i+1:], "ORIGIN") {
-			return fmt.Errorf("%q: a percentage must be of the origin, as in \"100%%ORIGIN\"", s)
-		}
-		n, err := percentage(s, s[:i])
-		if err == nil && n == 0 {
-			err = fmt.Errorf("%q: the percentage must be above 0", s)
-		}
-		return err
-	}
-	if err := lvm.ValidateSize(s); err != nil {
-		return fmt.Errorf("must be a percentage of the origin (\"100%%ORIGIN\") or an LVM size (\"8G\"): %w", err)
-	}
-	return nil
-}
+// checkExtendBy checks extend_by: "N%" of the current size or an LVM size.
+func checkExtendBy(s string) error { _, err := guard.ParseExtendBy(s); return err }
 
-// checkMinFree checks min_free: "0", "N%" of the VG (0 <= N < 100) or an
-// LVM size.
-func checkMinFree(s string) error {
-	if s == "0" {
-		return nil
-	}
-	if num, ok := strings.CutSuffix(s, "%"); ok {
-		n, err := percentage(s, num)
-		if err == nil && n >= 100 {
-			err = fmt.Errorf("%q: the percentage must be below 100", s)
-		}
-		return err
-	}
-	if err := lvm.ValidateSize(s); err != nil {
-		return fmt.Errorf("must be \"0\", a percentage of the VG (\"5%%\") or an LVM size (\"2G\"): %w", err)
-	}
-	return nil
-}
+// checkExtendMax checks extend_max: "N%ORIGIN" or an LVM size.
+func checkExtendMax(s string) error { _, err := guard.ParseExtendMax(s); return err }
 
-// percentage reads num, the number of percentage s, as a whole number.
-func percentage(s, num string) (uint64, error) {
-	if num == "" || strings.Trim(num, "0123456789") != "" {
-		return 0, fmt.Errorf("%q: the percentage must be a whole number, as in \"20%%\"", s)
-	}
-	n, err := strconv.ParseUint(num, 10, 32)
-	if err != nil {
-		return 0, fmt.Errorf("%q: the percentage is too big", s)
-	}
-	return n, nil
-}
+// checkMinFree checks min_free: "0", "N%" of the VG or an LVM size.
+func checkMinFree(s string) error { _, err := guard.ParseMinFree(s); return err }
 
 // vgName is what LVM accepts as a volume group name.
 var vgName = regexp.MustCompile(`^[A-Za-z0-9._+][A-Za-z0-9._+-]*$`)

@@ -12,13 +12,16 @@ import (
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 
+	"github.com/snapfs/snapfs/events"
 	"github.com/snapfs/snapfs/fs"
+	"github.com/snapfs/snapfs/guard"
 	"github.com/snapfs/snapfs/lvm"
 	"github.com/snapfs/snapfs/model"
 	"github.com/snapfs/snapfs/ops"
 	"github.com/snapfs/snapfs/quiesce"
 	"github.com/snapfs/snapfs/snapmount"
 	"github.com/snapfs/snapfs/state"
+	"github.com/snapfs/snapfs/watch"
 	"github.com/snapfs/snapfs/xen"
 )
 
@@ -51,10 +54,11 @@ func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) err
 	stopStats := logStatsOnUSR1(b.runner, log)
 	defer stopStats()
 
-	tree, err := buildTree(cfg, b, gid, mountpoint, log)
+	p, err := buildTree(cfg, b, gid, mountpoint, log)
 	if err != nil {
 		return err
 	}
+	tree := p.tree
 	server, err := tree.Mount(mountpoint, fs.MountConfig{
 		AllowOther: cfg.AllowOther, Debug: inv.debugFUSE, Source: inv.source, Flags: inv.mountFlags, Logger: log,
 	})
@@ -74,6 +78,10 @@ func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) err
 	}()
 	stopIdle := unmountIdleOnUSR2(tree, log)
 	defer stopIdle()
+	// The guard watches from now on, until snapfs ends.
+	watching, stopWatching := context.WithCancel(context.Background())
+	defer stopWatching()
+	go p.watch.Run(watching)
 	signalReady(mountpoint, ready, log)
 	server.Wait()
 	log.Info("unmounted", "mountpoint", mountpoint, "lvm_processes", b.runner.Spawned(), "lvm_shell_commands", b.runner.ShellCommands())
@@ -121,12 +129,20 @@ func (b *backends) deviceMapper() model.DeviceMapper {
 	return b.dm
 }
 
+// parts are what serve runs besides the mount: the tree and the guard's
+// watch.
+type parts struct {
+	tree  *fs.FS
+	watch *watch.Watcher
+}
+
 // buildTree builds the parts of the tree from the config and wires them:
-// the model's store, the Xen pause holder, the operations, and the FUSE
-// tree with its files/ mounts. Domains a killed snapfs left paused run
-// again first, and LVM is read once: the first access is then answered at
-// once, and an LVM that does not work fails here, with its message.
-func buildTree(cfg Config, b *backends, adminGID int, mountpoint string, log *slog.Logger) (*fs.FS, error) {
+// the model's store, the Xen pause holder, the operations, the events, the
+// guard's watch, and the FUSE tree with its files/ mounts. Domains a killed
+// snapfs left paused run again first, and LVM is read once: the first
+// access is then answered at once, and an LVM that does not work fails
+// here, with its message.
+func buildTree(cfg Config, b *backends, adminGID int, mountpoint string, log *slog.Logger) (*parts, error) {
 	dm := b.deviceMapper()
 	store := state.New(b.client, state.Options{
 		VGs: cfg.VGs, DM: dm, Logger: log,
@@ -134,21 +150,11 @@ func buildTree(cfg Config, b *backends, adminGID int, mountpoint string, log *sl
 		// LVM, that nothing changed since the last report.
 		Stamp: func(vgs []string) (string, bool) { return lvm.ChangeStamp(lvm.DefaultBackupDir, vgs) },
 	})
-	opsOpts := ops.Options{
-		SnapshotSize:       cfg.SnapshotSize.SizeSpec,
-		OriginSnapshotSize: map[string]lvm.SizeSpec{},
-		Quiesce:            cfg.Quiesce == "pause",
-		OriginQuiesce:      map[string]bool{},
-		DM:                 dm,
-		Logger:             log,
-	}
-	for name, o := range cfg.Origin {
-		if o.SnapshotSize != nil {
-			opsOpts.OriginSnapshotSize[name] = o.SnapshotSize.SizeSpec
-		}
-		if o.Quiesce != nil {
-			opsOpts.OriginQuiesce[name] = *o.Quiesce == "pause"
-		}
+	opsOpts := opsOptions(cfg, dm, log)
+	var broker *events.Broker
+	if cfg.Events {
+		broker = events.NewBroker(0)
+		opsOpts.Events = broker
 	}
 	// Without Xen (a nil interface, not a nil *xenBackend) the holder
 	// pauses nothing, and Recover logs what records it finds.
@@ -177,14 +183,45 @@ func buildTree(cfg Config, b *backends, adminGID int, mountpoint string, log *sl
 	})
 	opsOpts.Files = mounts
 	operations = ops.New(b.client, store, opsOpts)
-	tree := fs.New(fs.Parts{Store: store, Ops: operations, Mounts: mounts, DM: dm, Domains: domains},
-		fs.Options{AdminGID: adminGID, Logger: log})
+	if broker != nil {
+		store.OnReplace(operations.Announce)
+	}
+	w := watch.New(store, dm, operations, watchOptions(cfg, opsOpts.Events, log))
+	fsParts := fs.Parts{Store: store, Ops: operations, Mounts: mounts, DM: dm, Domains: domains,
+		Extras: w.Extras(), Metrics: metricsFile(store, dm, w, broker, b.runner)}
+	if broker != nil {
+		fsParts.Events = broker
+	}
+	tree := fs.New(fsParts, fs.Options{AdminGID: adminGID, Logger: log})
 	if _, err := store.Refresh(true); err != nil {
 		return nil, fmt.Errorf("reading LVM state: %w", err)
 	}
 	// Merges a killed snapfs left without LVM's poller finish.
 	operations.ResumeMerges(context.Background())
-	return tree, nil
+	return &parts{tree: tree, watch: w}, nil
+}
+
+// opsOptions are the operations' settings from the config: snapshot sizes,
+// quiesce, and the guard's min_free for mkdir.
+func opsOptions(cfg Config, dm model.DeviceMapper, log *slog.Logger) ops.Options {
+	o := ops.Options{
+		SnapshotSize:       cfg.SnapshotSize.SizeSpec,
+		OriginSnapshotSize: map[string]lvm.SizeSpec{},
+		Quiesce:            cfg.Quiesce == "pause",
+		OriginQuiesce:      map[string]bool{},
+		MinFree:            func(origin string) guard.Size { return guardConfig(cfg, origin).MinFree },
+		DM:                 dm,
+		Logger:             log,
+	}
+	for name, oc := range cfg.Origin {
+		if oc.SnapshotSize != nil {
+			o.OriginSnapshotSize[name] = oc.SnapshotSize.SizeSpec
+		}
+		if oc.Quiesce != nil {
+			o.OriginQuiesce[name] = *oc.Quiesce == "pause"
+		}
+	}
+	return o
 }
 
 // signalReady tells systemd (Type=notify) that the mount serves, and the
