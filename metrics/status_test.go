@@ -106,12 +106,12 @@ func TestMetricsEqualStatusFiles(t *testing.T) {
 				snapshots, origins := 0, 0
 				for _, v := range tree.VGs {
 					vgName := v.VG.Name
-					compare(t, fs, "vg "+vgName, statusJSON(t, model.RenderVGFile("status.json", v)), vgMetric, []string{vgName})
+					compare(t, fs, "vg "+vgName, statusJSON(t, model.RenderVGFile("status.json", v, model.Extras{})), vgMetric, []string{vgName})
 					var walk func(e *model.LVEntry)
 					walk = func(e *model.LVEntry) {
 						for _, s := range e.Snaps {
 							snapshots++
-							file, err := model.RenderLVFile(s, "status.json", src.dm, func(*model.LVEntry) []model.Domain { return nil })
+							file, err := model.RenderLVFile(s, "status.json", src.dm, func(*model.LVEntry) []model.Domain { return nil }, model.Extras{})
 							if err != nil {
 								t.Fatal(err)
 							}
@@ -127,7 +127,7 @@ func TestMetricsEqualStatusFiles(t *testing.T) {
 					}
 					for _, o := range v.Origins {
 						origins++
-						file, err := model.RenderLVFile(o, "status.json", src.dm, func(*model.LVEntry) []model.Domain { return nil })
+						file, err := model.RenderLVFile(o, "status.json", src.dm, func(*model.LVEntry) []model.Domain { return nil }, model.Extras{})
 						if err != nil {
 							t.Fatal(err)
 						}
