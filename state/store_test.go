@@ -196,6 +196,10 @@ func TestReplaceTellsListenerAndKeepsAge(t *testing.T) {
 	}
 	e := t1.VG("vg").Origin("web").Child("snap1")
 	c.advance(1500 * time.Millisecond)
+	// As after snapfs's own lvremove: LVM and then the model lose snap1.
+	if err := l.Remove(t.Context(), "vg", "snap1"); err != nil {
+		t.Fatal(err)
+	}
 	s.ForgetRemoved("vg", "snap1", e.LV.UUID)
 	pair := <-told
 	if pair[0] != t1 || pair[1].LV(e.LV.UUID) != nil {
