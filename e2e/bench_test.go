@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// TestBench runs a small make bench (50 LVs, 2 rounds) in the VM, so that
+// TestBench runs a small make bench (50 LVs, 2 rounds, 10 s idle for the
+// guard's cost) in the VM, so that
 // the benchmark keeps working: it must fill the VG, print the whole table,
 // and keep its promises on processes (none per read of allocated, at most
 // one LVM process for a cold walk, none for a warm one). Timing ratios on a
@@ -32,7 +33,7 @@ func TestBench(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(repo, "e2e", "vm", "run"), "--timeout", "840", "--",
-		bench, "-snapfs", bin, "-lvs", "50", "-rounds", "2", "-check")
+		bench, "-snapfs", bin, "-lvs", "50", "-rounds", "2", "-check", "-guard-idle", "10s")
 	cmd.Dir = repo
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s", out)
@@ -53,6 +54,7 @@ func TestBench(t *testing.T) {
 		`(?m)^\| read a snapshot image \(64 MiB\) \| dd image: [0-9.]+ MB/s \| dd device: [0-9.]+ MB/s \|`,
 		`(?m)^\| floor: read 64 MiB \| dd FILE via LOOPBACK: [0-9.]+ MB/s \| dd FILE on ext4: [0-9.]+ MB/s \| [0-9.]+ \| \(snapfs ≥ 0.8\) \| floor (within|below) the target \|$`,
 		`(?m)^\| memory, 50 LVs \| RSS [0-9.]+ MB \|`,
+		`(?m)^\| the guard idle, 25 snapshots, 10s \| guard every 1s: \S+ CPU \([0-9.]+%\) \| guard off: \S+ CPU \([0-9.]+%\) \| -?[0-9.]+% of a CPU \| < 1% of a CPU on hardware \(shown\) \| (under 1% of a CPU|1% of a CPU or more, under emulation \(not enforced\)) \|$`,
 	} {
 		if !regexp.MustCompile(want).Match(out) {
 			t.Errorf("the benchmark's output lacks %s", want)

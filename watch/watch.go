@@ -171,6 +171,7 @@ func (w *Watcher) decide(ctx context.Context, now time.Time, key, path string, s
 		w.stores[key] = ws
 	}
 	act := guard.Decide(now, s, *vg, cfg, &ws.st)
+	lastSize := ws.last.Size
 	ws.last = s
 	fullIn := ws.st.FullIn(now, s)
 	w.mu.Unlock()
@@ -178,7 +179,8 @@ func (w *Watcher) decide(ctx context.Context, now time.Time, key, path string, s
 	used := percent(s.Used, s.Size)
 	switch {
 	case act.Invalid:
-		w.log.Error("the guard found a COW store full: the snapshot is lost", "store", path, "size", s.Size)
+		// An invalid store tells no size: say the last one read.
+		w.log.Error("the guard found a COW store full: the snapshot is lost", "store", path, "size", lastSize)
 		w.publish(events.Invalid, path, events.Field{Key: "allocated", Value: json.Number("100.00")})
 	case act.Filling:
 		w.log.Warn("the guard finds a store filling", "store", path, "allocated", used, "full_in", fullIn)

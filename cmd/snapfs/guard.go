@@ -2,6 +2,8 @@ package main
 
 import (
 	"log/slog"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/snapfs/snapfs/events"
@@ -58,5 +60,27 @@ func metricsFile(store *state.Store, dm model.DeviceMapper, w *watch.Watcher, br
 				return metrics.GuardNumbers{FillRate: rate, FullIn: fullIn}, ok
 			},
 		}), nil
+	}
+}
+
+// warnNotYet logs, at start, the keys the config accepts for features this
+// snapfs does not carry out yet (schedules and retention), so that nobody
+// counts on snapshots that are not taken.
+func warnNotYet(cfg Config, log *slog.Logger) {
+	var keys []string
+	if cfg.Schedule != nil || cfg.Keep != nil {
+		keys = append(keys, "schedule/keep")
+	}
+	for name, o := range cfg.Origin {
+		if o.Schedule != nil || o.Keep != nil {
+			keys = append(keys, "origin."+name+" schedule/keep")
+		}
+	}
+	if cfg.Guard.PruneForSpace {
+		keys = append(keys, "guard.prune_for_space")
+	}
+	if len(keys) > 0 {
+		sort.Strings(keys)
+		log.Warn("configured but not carried out by this version: no snapshot is taken or pruned on a schedule", "keys", strings.Join(keys, ", "))
 	}
 }

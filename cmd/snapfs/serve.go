@@ -39,6 +39,7 @@ func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) err
 	if err != nil {
 		return err
 	}
+	warnNotYet(cfg, log)
 	b := openBackends(cfg, log)
 	defer b.close()
 

@@ -42,6 +42,7 @@ func main() {
 	snapfsBin := flag.String("snapfs", os.Getenv("SNAPFS_BIN"), "the snapfs binary")
 	check := flag.Bool("check", false, "enforce the process counts only, not the timing ratios (CI)")
 	populateOnly := flag.Bool("populate-only", false, "only fill the VG, and leave it")
+	idle := flag.Duration("guard-idle", time.Minute, "how long snapfs idles for the guard's CPU cost, on and off")
 	flag.Parse()
 	if os.Getenv("SNAPFS_VM") != "1" {
 		fmt.Fprintln(os.Stderr, "bench: runs inside the test VM, with real LVM: make bench")
@@ -51,7 +52,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: bench -snapfs BIN [-lvs EVEN>=4] [-rounds N] [-check]")
 		os.Exit(2)
 	}
-	b := &bench{lvs: *lvs, rounds: *rounds, snapfs: *snapfsBin, check: *check}
+	b := &bench{lvs: *lvs, rounds: *rounds, snapfs: *snapfsBin, check: *check, guardIdle: *idle}
 	if *populateOnly {
 		if err := b.populate(); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
@@ -75,6 +76,10 @@ type bench struct {
 	lvs, rounds int
 	snapfs      string
 	check       bool
+	guardIdle   time.Duration
+	// guardConfig is what startSnapfs adds to the config: the guard's
+	// settings for the measure of its cost.
+	guardConfig string
 
 	mnt     string
 	logPath string
@@ -107,6 +112,7 @@ func (b *bench) run() error {
 		measure func() error
 	}{
 		{"snapshots", b.snapshots}, {"allocated", b.allocated}, {"walks", b.walk}, {"image reads", b.image}, {"memory", b.memory},
+		{"the guard's idle cost", b.guardCPU},
 	} {
 		start := time.Now()
 		if err := m.measure(); err != nil {

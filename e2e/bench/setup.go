@@ -78,7 +78,7 @@ func (b *bench) startSnapfs() error {
 		return err
 	}
 	cfg := filepath.Join(workDir, "snapfs.toml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("vgs = [%q]\nsnapshot_size = %q\n", vgName, snapSize)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("vgs = [%q]\nsnapshot_size = %q\n", vgName, snapSize)+b.guardConfig), 0o644); err != nil {
 		return err
 	}
 	b.logPath = filepath.Join(workDir, "snapfs.log")
