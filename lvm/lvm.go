@@ -164,6 +164,11 @@ type LV struct {
 	// DeviceOpen is lv_device_open: the LV's device is open (mounted, held
 	// by a process or a domain).
 	DeviceOpen bool
+	// Tags is lv_tags, the LV's tags in LVM's order (sorted, as
+	// lib/report/report.c: _tags_disp prints them); nil when it has none.
+	// snapfs keeps holds, expiry times and the mark of scheduled snapshots
+	// there, so that they survive restarts.
+	Tags []string
 }
 
 // Percent is a percentage as LVM prints it, with two decimals. Valid is false
