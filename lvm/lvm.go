@@ -14,6 +14,7 @@ package lvm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,11 @@ var (
 	ErrTimeout     = errors.New("command timed out")
 	ErrFailed      = errors.New("command failed")
 )
+
+// ErrInvalidTag is returned for a tag LVM would refuse, before any command
+// runs (see ValidateTag). It wraps ErrInvalidArg, which LVM's own refusal of
+// such a tag (exit 3, "Invalid argument for --addtag") is classified as.
+var ErrInvalidTag = fmt.Errorf("invalid tag: %w", ErrInvalidArg)
 
 // Runner runs one command, argv only, and returns its standard output.
 // A failure is a *CommandError.
@@ -167,7 +173,7 @@ type LV struct {
 	// Tags is lv_tags, the LV's tags in LVM's order (sorted, as
 	// lib/report/report.c: _tags_disp prints them); nil when it has none.
 	// snapfs keeps holds, expiry times and the mark of scheduled snapshots
-	// there, so that they survive restarts.
+	// there (see Client.AddTag), so that they survive restarts.
 	Tags []string
 }
 
