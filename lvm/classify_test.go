@@ -42,6 +42,7 @@ func TestClassify(t *testing.T) {
 		{"bad size", 3, "Can't parse size argument.\nInvalid argument for --size: 1.5q", ErrInvalidArg},
 		{"zero size", 3, `--size may not be zero.`, ErrInvalidArg},
 		{"percent of LV", 5, `Please express size as %FREE, %ORIGIN, %PVS or %VG.`, ErrInvalidArg},
+		{"bad tag", 3, "Invalid argument for --addtag: a,b\nError during parsing of command line.", ErrInvalidArg},
 		{"other exit 3", 3, `Option --foo not recognised.`, ErrInvalidArg},
 		{"other failure", 5, `vg/lv1 cannot be merged because --trackchanges was not used.`, ErrFailed},
 		{"empty", 5, ``, ErrFailed},

@@ -201,6 +201,35 @@ func (c *Client) PollVG(ctx context.Context, vg string) error {
 	return nil
 }
 
+// AddTag adds tag to vg/name: `lvchange --addtag TAG VG/NAME`. Adding a
+// tag the LV already has succeeds and changes nothing (lv_change_tag in
+// lib/metadata/metadata.c adds with str_list_add, which skips duplicates).
+// The names and the tag are validated first (see ValidateTag); an invalid
+// one starts no process. An unknown LV or VG fails with ErrNotFound.
+func (c *Client) AddTag(ctx context.Context, vg, name, tag string) error {
+	return c.changeTag(ctx, "--addtag", vg, name, tag)
+}
+
+// DelTag removes tag from vg/name: `lvchange --deltag TAG VG/NAME`. It
+// succeeds when the LV does not have the tag (lv_change_tag ignores it),
+// and is validated and fails as AddTag does.
+func (c *Client) DelTag(ctx context.Context, vg, name, tag string) error {
+	return c.changeTag(ctx, "--deltag", vg, name, tag)
+}
+
+func (c *Client) changeTag(ctx context.Context, option, vg, name, tag string) error {
+	if err := validateLV(vg, name); err != nil {
+		return fmt.Errorf("lvchange %s %s/%s: %w", option, vg, name, err)
+	}
+	if err := ValidateTag(tag); err != nil {
+		return fmt.Errorf("lvchange %s %s/%s: %w", option, vg, name, err)
+	}
+	if _, err := c.run(ctx, "lvchange", option, tag, vg+"/"+name); err != nil {
+		return fmt.Errorf("lvchange %s %s %s/%s: %w", option, tag, vg, name, err)
+	}
+	return nil
+}
+
 // validateLV checks the names of an existing LV: only that they are names
 // LVM could have made, which also keeps them from reading as options.
 func validateLV(vg, lv string) error {

@@ -200,3 +200,114 @@ func TestClientCommandLines(t *testing.T) {
 		t.Errorf("a zero Binary runs %q, want lvm", r.calls[len(r.calls)-1][0])
 	}
 }
+
+func TestClientTagCommandLines(t *testing.T) {
+	ctx := context.Background()
+	r := &recordingRunner{}
+	c := NewClient(r, "")
+	if err := c.AddTag(ctx, "vg", "snap1", "snapfs_hold"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddTag(ctx, "vg", "snap1", "snapfs_expires_1800000000"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DelTag(ctx, "vg", "snap1", "snapfs_hold"); err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		{"lvm", "lvchange", "--addtag", "snapfs_hold", "vg/snap1"},
+		{"lvm", "lvchange", "--addtag", "snapfs_expires_1800000000", "vg/snap1"},
+		{"lvm", "lvchange", "--deltag", "snapfs_hold", "vg/snap1"},
+	}
+	if !reflect.DeepEqual(r.calls, want) {
+		t.Errorf("commands:\n got %q\nwant %q", r.calls, want)
+	}
+}
+
+// TestClientTagRefusesBeforeRunning: bad names and tags never reach LVM.
+func TestClientTagRefusesBeforeRunning(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		call func(c *Client) error
+		want error
+	}{
+		{"add option as tag", func(c *Client) error { return c.AddTag(ctx, "vg", "snap1", "--yes") }, ErrInvalidTag},
+		{"add comma", func(c *Client) error { return c.AddTag(ctx, "vg", "snap1", "a,b") }, ErrInvalidTag},
+		{"add empty", func(c *Client) error { return c.AddTag(ctx, "vg", "snap1", "") }, ErrInvalidTag},
+		{"add @", func(c *Client) error { return c.AddTag(ctx, "vg", "snap1", "@hold") }, ErrInvalidTag},
+		{"add bad LV", func(c *Client) error { return c.AddTag(ctx, "vg", "a b", "t") }, ErrInvalidName},
+		{"add bad VG", func(c *Client) error { return c.AddTag(ctx, "-vg", "x", "t") }, ErrInvalidName},
+		{"del space", func(c *Client) error { return c.DelTag(ctx, "vg", "snap1", "a b") }, ErrInvalidTag},
+		{"del bad LV", func(c *Client) error { return c.DelTag(ctx, "vg", "..", "t") }, ErrInvalidName},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call(NewClient(noRunner{t}, ""))
+			if !errors.Is(err, tt.want) {
+				t.Errorf("err = %v, want %v", err, tt.want)
+			}
+			if tt.want == ErrInvalidTag && !errors.Is(err, ErrInvalidArg) {
+				t.Errorf("err = %v does not wrap ErrInvalidArg", err)
+			}
+			if !strings.HasPrefix(err.Error(), "lvchange --") {
+				t.Errorf("err = %q does not name the command", err)
+			}
+		})
+	}
+}
+
+// answerRunner answers every command as LVM did with stderr and exit code.
+type answerRunner struct {
+	exit   int
+	stderr []byte
+}
+
+func (r answerRunner) Run(ctx context.Context, argv ...string) ([]byte, error) {
+	return nil, commandError(argv, r.exit, r.stderr, nil)
+}
+
+// TestClientTagErrors classifies LVM's answers to lvchange --addtag and
+// --deltag. An unknown LV gets the answer recorded for `lvchange -ay -K
+// vg/nosuch` (errors/lvchange-missing): lvchange looks the LV up
+// (process_each_lv) before it reads any option's work.
+func TestClientTagErrors(t *testing.T) {
+	ctx := context.Background()
+	missing := loadCase(t, "lvchange-missing")
+	tests := []struct {
+		name   string
+		runner Runner
+		call   func(c *Client) error
+		want   error
+		prefix string
+	}{
+		{"add to missing LV", answerRunner{missing.exit, missing.stderr},
+			func(c *Client) error { return c.AddTag(ctx, "vg", "nosuch", "snapfs_hold") },
+			ErrNotFound, "lvchange --addtag snapfs_hold vg/nosuch: "},
+		{"del from missing LV", answerRunner{missing.exit, missing.stderr},
+			func(c *Client) error { return c.DelTag(ctx, "vg", "nosuch", "snapfs_hold") },
+			ErrNotFound, "lvchange --deltag snapfs_hold vg/nosuch: "},
+		// tools/lvmcmdline.c's words for a tag validate_tag refuses.
+		{"LVM refuses the tag", answerRunner{3, []byte("  Invalid argument for --addtag: x\n  Error during parsing of command line.\n")},
+			func(c *Client) error { return c.AddTag(ctx, "vg", "snap1", "x") },
+			ErrInvalidArg, "lvchange --addtag x vg/snap1: "},
+		{"missing VG", answerRunner{5, []byte("  Volume group \"nosuchvg\" not found\n  Cannot process volume group nosuchvg\n")},
+			func(c *Client) error { return c.DelTag(ctx, "nosuchvg", "x", "t") },
+			ErrNotFound, "lvchange --deltag t nosuchvg/x: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call(NewClient(tt.runner, ""))
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			var ce *CommandError
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v does not wrap a *CommandError", err)
+			}
+			if !strings.HasPrefix(err.Error(), tt.prefix) {
+				t.Errorf("err = %q, want it to start with %q", err, tt.prefix)
+			}
+		})
+	}
+}

@@ -14,6 +14,7 @@ package lvm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,11 @@ var (
 	ErrTimeout     = errors.New("command timed out")
 	ErrFailed      = errors.New("command failed")
 )
+
+// ErrInvalidTag is returned for a tag LVM would refuse, before any command
+// runs (see ValidateTag). It wraps ErrInvalidArg, which LVM's own refusal of
+// such a tag (exit 3, "Invalid argument for --addtag") is classified as.
+var ErrInvalidTag = fmt.Errorf("invalid tag: %w", ErrInvalidArg)
 
 // Runner runs one command, argv only, and returns its standard output.
 // A failure is a *CommandError.
@@ -164,6 +170,11 @@ type LV struct {
 	// DeviceOpen is lv_device_open: the LV's device is open (mounted, held
 	// by a process or a domain).
 	DeviceOpen bool
+	// Tags is lv_tags, the LV's tags in LVM's order (sorted, as
+	// lib/report/report.c: _tags_disp prints them); nil when it has none.
+	// snapfs keeps holds, expiry times and the mark of scheduled snapshots
+	// there (see Client.AddTag), so that they survive restarts.
+	Tags []string
 }
 
 // Percent is a percentage as LVM prints it, with two decimals. Valid is false

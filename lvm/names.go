@@ -96,6 +96,43 @@ func nameChar(c byte) bool {
 		c == '.' || c == '_' || c == '+' || c == '-'
 }
 
+// MaxTagLen is the longest tag ValidateTag accepts. LVM itself sets no
+// bound (validate_tag has a FIXME about it); every tag is stored in the VG's
+// metadata, which every LVM command reads, so snapfs keeps them short.
+const MaxTagLen = 1024
+
+// ValidateTag checks a tag as LVM's validate_tag (lib/misc/lvm-string.c)
+// does for `lvchange --addtag` and `--deltag`: not empty, only
+// [A-Za-z0-9._+/=!:&#-]. A comma is refused by LVM too, which is what lets
+// the report print tags comma-separated. Stricter than LVM, it allows at
+// most MaxTagLen characters and refuses a leading "@", which LVM strips
+// (tag_arg in tools/lvmcmdline.c; "@" is no tag character, so the tag set
+// would not be the one asked for), and a leading hyphen, so that a tag
+// never reads as an option, as validateName does for names. The error wraps
+// ErrInvalidTag, and so ErrInvalidArg.
+func ValidateTag(tag string) error {
+	if tag == "" {
+		return fmt.Errorf("tag %q: empty: %w", tag, ErrInvalidTag)
+	}
+	if tag[0] == '-' {
+		return fmt.Errorf("tag %q: may not start with a hyphen: %w", tag, ErrInvalidTag)
+	}
+	if len(tag) > MaxTagLen {
+		return fmt.Errorf("tag %.20q...: longer than %d characters: %w", tag, MaxTagLen, ErrInvalidTag)
+	}
+	for i := 0; i < len(tag); i++ {
+		if !tagChar(tag[i]) {
+			return fmt.Errorf("tag %q: character %q is not allowed (only A-Z a-z 0-9 _ + . - / = ! : & #): %w",
+				tag, tag[i], ErrInvalidTag)
+		}
+	}
+	return nil
+}
+
+func tagChar(c byte) bool {
+	return nameChar(c) || strings.IndexByte("/=!:&#", c) >= 0
+}
+
 // sizeUnits are the unit letters of LVM's --size (tools/lvmcmdline.c:
 // _size_arg), case-insensitive, as powers of 1024 bytes; b is bytes and
 // s is 512-byte sectors.

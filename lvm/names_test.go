@@ -244,3 +244,50 @@ func TestDMName(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateTag(t *testing.T) {
+	tests := []struct {
+		tag string
+		ok  bool
+	}{
+		{"snapfs_hold", true},
+		{"snapfs_auto", true},
+		{"snapfs_expires_1800000000", true},
+		{"AZaz09._+-/=!:&#", true}, // every character validate_tag allows
+		{"a-", true},
+		{strings.Repeat("t", MaxTagLen), true},
+		{"", false},
+		{strings.Repeat("t", MaxTagLen+1), false},
+		{"a,b", false}, // would split in the report
+		{"a b", false},
+		{"a\tb", false},
+		{"a\nb", false},
+		{"@hold", false}, // LVM would strip the @
+		{"-x", false},    // reads as an option
+		{"--yes", false},
+		{"a@b", false},
+		{"a%b", false},
+		{"a*b", false},
+		{"a'b", false},
+		{`a"b`, false},
+		{"a$b", false},
+		{"a;b", false},
+		{"a\\b", false},
+		{"é", false},
+		{"a\x00b", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.tag, func(t *testing.T) {
+			err := ValidateTag(tt.tag)
+			if tt.ok {
+				if err != nil {
+					t.Errorf("ValidateTag(%q) = %v, want nil", tt.tag, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalidTag) || !errors.Is(err, ErrInvalidArg) {
+				t.Errorf("ValidateTag(%q) = %v, want ErrInvalidTag wrapping ErrInvalidArg", tt.tag, err)
+			}
+		})
+	}
+}

@@ -25,7 +25,7 @@ var (
 		"origin", "pool_lv", "lv_size", "origin_size", "snap_percent", "data_percent",
 		"lv_time", "lv_kernel_major", "lv_kernel_minor", "lv_skip_activation",
 		"lv_layout", "lv_role", "lv_merging", "lv_merge_failed", "lv_snapshot_invalid",
-		"lv_device_open",
+		"lv_device_open", "lv_tags",
 	}
 	reportSegFields = []string{"lv_uuid", "seg_start", "segtype", "chunk_size"}
 	// The pv and pvseg subreports cannot be switched off (an empty -o is
@@ -44,8 +44,17 @@ const (
 
 // reportConfig pins the report settings of lvm.conf that would change the
 // output ParseReport reads: brackets around hidden LVs, the time format,
-// and empty columns, which compact_output would drop.
-var reportConfig = `report { mark_hidden_devices=1 compact_output=0 time_format="` + reportTimeFormat + `" }`
+// empty columns, which compact_output would drop, and the separator of
+// list fields (lv_layout, lv_role, lv_tags). LVM's default separator is
+// already ","; pinning it keeps a local list_item_separator from making
+// "snapfs_hold;snapfs_auto" read as one tag.
+var reportConfig = `report { mark_hidden_devices=1 compact_output=0 time_format="` + reportTimeFormat +
+	`" list_item_separator="` + reportListSeparator + `" }`
+
+// reportListSeparator separates the items of a list field. No item can
+// contain it: tags may not hold a comma (validate_tag), nor may LV names,
+// and layouts and roles are LVM's own words.
+const reportListSeparator = ","
 
 // reportArgs returns the command line of Report, after the binary: one
 // `lvm fullreport` for the VGs named, or all VGs when none is.
@@ -180,6 +189,7 @@ func parseLVRow(row map[string]string, vgName string) (LV, error) {
 		MergeFailed:     p.bool("lv_merge_failed"),
 		SnapshotInvalid: p.bool("lv_snapshot_invalid"),
 		DeviceOpen:      p.bool("lv_device_open"),
+		Tags:            list(row["lv_tags"]),
 	}
 	if lv.Name == "" || lv.UUID == "" {
 		p.fail("lv_name", "LV without name or UUID")
@@ -214,12 +224,14 @@ func unbracket(s string) string {
 }
 
 // list splits a string-list field, which the json format prints
-// comma-separated.
+// separated by reportListSeparator. An empty or missing field is no items:
+// a report made without the field (lv_tags in the recordings older than
+// it) reads as one where the field is empty.
 func list(s string) []string {
 	if s == "" {
 		return nil
 	}
-	return strings.Split(s, ",")
+	return strings.Split(s, reportListSeparator)
 }
 
 // fieldParser converts the string values of one report row and keeps the

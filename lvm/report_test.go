@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -14,15 +15,57 @@ import (
 )
 
 // TestReportArgs: Report runs exactly the command the recordings were made
-// with (testdata/record-lvm.sh keeps its own copy).
+// with, up to what they predate (see recordedReportArgs), and the one
+// testdata/record-lvm.sh will record with next.
 func TestReportArgs(t *testing.T) {
-	want := readLines(t, filepath.Join(testdataDir, "report", "ARGV"))
+	want := recordedReportArgs(t)
 	if got := reportArgs(nil); !reflect.DeepEqual(got, want) {
 		t.Errorf("reportArgs:\n got %q\nwant %q (testdata/lvm/report/ARGV)", got, want)
+	}
+	if got, script := reportArgs(nil), recordScriptReportArgs(t); !reflect.DeepEqual(got, script) {
+		t.Errorf("reportArgs:\n got %q\nwant %q (report_args in testdata/record-lvm.sh)", got, script)
 	}
 	if got := reportArgs([]string{"vg", "vg2"}); !reflect.DeepEqual(got[len(got)-2:], []string{"vg", "vg2"}) {
 		t.Errorf("reportArgs does not end with the VG names: %q", got)
 	}
+}
+
+// recordScriptReportArgs returns the words of report_args=( ... ) in
+// testdata/record-lvm.sh: words split at blanks, single quotes kept
+// together, which is all the array uses.
+func recordScriptReportArgs(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testdataDir, "..", "record-lvm.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "\nreport_args=(\n")
+	body, _, ok2 := strings.Cut(rest, "\n)\n")
+	if !ok || !ok2 {
+		t.Fatal("record-lvm.sh: no report_args=( ... ) array")
+	}
+	var words []string
+	var word strings.Builder
+	inWord, quoted := false, false
+	for _, c := range body {
+		switch {
+		case c == '\'':
+			quoted, inWord = !quoted, true
+		case !quoted && (c == ' ' || c == '\t' || c == '\n'):
+			if inWord {
+				words = append(words, word.String())
+				word.Reset()
+				inWord = false
+			}
+		default:
+			word.WriteRune(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, word.String())
+	}
+	return words
 }
 
 func parseRecordedReport(t *testing.T, name string) *Report {
@@ -422,6 +465,63 @@ func TestReportSeqno(t *testing.T) {
 	for _, vg := range r.VGs {
 		if vg.Seqno <= 0 {
 			t.Errorf("VG %s: seqno %d", vg.Name, vg.Seqno)
+		}
+	}
+}
+
+// TestReportTags reads lv_tags: two tags, sorted and comma-separated as LVM
+// prints them, and none (""). testdata/lvm/handwritten/report-tags.json is
+// the classic recording with lv_tags added by hand (see testdata/README).
+func TestReportTags(t *testing.T) {
+	f, err := os.Open(filepath.Join(testdataDir, "handwritten", "report-tags.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rep, err := ParseReport(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		lv   string
+		want []string
+	}{
+		{"snap1", []string{"snapfs_expires_1800000000", "snapfs_hold"}},
+		{"snap0", nil},
+		{"lv1", nil},
+	}
+	for _, tt := range tests {
+		if got := mustLV(t, rep, "vg", tt.lv).Tags; !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: tags %q, want %q", tt.lv, got, tt.want)
+		}
+	}
+}
+
+// TestReportWithoutTagsField: a report without lv_tags (the recordings made
+// before Report asked for it) reads as one of LVs without tags.
+func TestReportWithoutTagsField(t *testing.T) {
+	// Until `make record` records with lv_tags, no recorded LV has tags.
+	recorded := readLines(t, filepath.Join(testdataDir, "report", "ARGV"))
+	if !strings.Contains(strings.Join(recorded, " "), "lv_tags") {
+		for _, name := range reportNames(t) {
+			for _, lv := range parseRecordedReport(t, name).LVs {
+				if lv.Tags != nil {
+					t.Errorf("%s: %s/%s has tags %q", name, lv.VG, lv.Name, lv.Tags)
+				}
+			}
+		}
+	}
+	in := `{"report":[{"vg":[{"vg_name":"vg"}],"lv":[
+	  {"lv_name":"without","lv_uuid":"u1"},
+	  {"lv_name":"empty","lv_uuid":"u2","lv_tags":""},
+	  {"lv_name":"one","lv_uuid":"u3","lv_tags":"snapfs_auto"}]}]}`
+	rep, err := ParseReport(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][]string{"without": nil, "empty": nil, "one": {"snapfs_auto"}} {
+		if got := mustLV(t, rep, "vg", name).Tags; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: tags %q, want %q", name, got, want)
 		}
 	}
 }

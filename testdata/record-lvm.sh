@@ -91,9 +91,9 @@ write() {
 report_args=(
 	fullreport -a
 	--reportformat json --units b --nosuffix --binary
-	--config 'report { mark_hidden_devices=1 compact_output=0 time_format="%Y-%m-%d %T %z" }'
+	--config 'report { mark_hidden_devices=1 compact_output=0 time_format="%Y-%m-%d %T %z" list_item_separator="," }'
 	--configreport vg -o vg_name,vg_uuid,vg_size,vg_free,vg_extent_size,lv_count,snap_count,vg_seqno
-	--configreport lv -o vg_name,lv_name,lv_uuid,lv_path,lv_dm_path,lv_attr,origin,pool_lv,lv_size,origin_size,snap_percent,data_percent,lv_time,lv_kernel_major,lv_kernel_minor,lv_skip_activation,lv_layout,lv_role,lv_merging,lv_merge_failed,lv_snapshot_invalid,lv_device_open
+	--configreport lv -o vg_name,lv_name,lv_uuid,lv_path,lv_dm_path,lv_attr,origin,pool_lv,lv_size,origin_size,snap_percent,data_percent,lv_time,lv_kernel_major,lv_kernel_minor,lv_skip_activation,lv_layout,lv_role,lv_merging,lv_merge_failed,lv_snapshot_invalid,lv_device_open,lv_tags
 	--configreport seg -o lv_uuid,seg_start,segtype,chunk_size
 	--configreport pv -o pv_uuid
 	--configreport pvseg -o pvseg_start
@@ -158,6 +158,8 @@ lvcreate --quiet --snapshot --size 164M --name bigcow vg/lv1 >/dev/null
 dd if=/dev/zero of=/dev/vg/lv1 bs=4k count=1 seek=1000 oflag=direct status=none
 dm_case snapshot-tiny vg bigcow
 lvcreate --quiet --snapshot --size 8M --name snap1 vg/lv1 >/dev/null
+# Two tags, as snapfs sets them, so that the report shows lv_tags.
+lvchange --quiet --addtag snapfs_hold --addtag snapfs_expires_1800000000 vg/snap1
 write vg/lv1 1 8
 dm_case snapshot-used vg snap1
 dm_case snapshot-origin vg lv1
@@ -347,8 +349,11 @@ run_case lvcreate-dm-name-too-long lvm lvcreate --snapshot --name "$(printf 'm%.
 report after-dm-name-too-long vg2
 
 exec 3<&- 5<&-
-# shell/ was recorded by hand (see testdata/README): keep it.
-if [ -d "$dest/shell" ]; then cp -a "$dest/shell" "$out/"; fi
+# shell/ was recorded by hand and handwritten/ written by hand (see
+# testdata/README): keep them.
+for kept in shell handwritten; do
+	if [ -d "$dest/$kept" ]; then cp -a "$dest/$kept" "$out/"; fi
+done
 rm -rf "$dest"
 mv "$out" "$dest"
 log "recorded into $dest"

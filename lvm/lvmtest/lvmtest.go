@@ -5,6 +5,7 @@ package lvmtest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,7 +25,8 @@ type LVM struct {
 	Calls   []string
 	Reports int
 	// FailNext makes the next call of an operation ("lvcreate", "lvremove",
-	// "lvrename", "lvconvert", "lvextend", "report") fail with this error.
+	// "lvrename", "lvconvert", "lvextend", "lvchange" (Activate, AddTag,
+	// DelTag), "report") fail with this error.
 	FailNext map[string]error
 	// LeaveBehind makes a failing lvcreate leave its LV behind, as a killed
 	// command could.
@@ -83,6 +85,10 @@ func (f *LVM) Add(lv lvm.LV) {
 		lv.Path = "/dev/" + lv.VG + "/" + lv.Name
 	}
 	lv.KernelMajor, lv.KernelMinor = -1, -1
+	if lv.Tags != nil {
+		lv.Tags = slices.Clone(lv.Tags)
+		sort.Strings(lv.Tags)
+	}
 	f.LVs = append(f.LVs, lv)
 }
 
@@ -166,6 +172,10 @@ func (f *LVM) Report(ctx context.Context, vgs []string) (*lvm.Report, error) {
 		}
 	}
 	r.LVs = append(r.LVs, f.LVs...)
+	for i := range r.LVs {
+		// The report is the caller's: later changes must not show in it.
+		r.LVs[i].Tags = slices.Clone(r.LVs[i].Tags)
+	}
 	return r, missing
 }
 
@@ -328,6 +338,50 @@ func (f *LVM) Activate(ctx context.Context, vg, name string) error {
 		return CmdErr(lvm.ErrNotFound, 5, argv, fmt.Sprintf("Failed to find logical volume \"%s/%s\"", vg, name))
 	}
 	lv.Attr.State = 'a'
+	return nil
+}
+
+// AddTag records lvchange --addtag and adds tag to the LV's tags, kept
+// sorted as LVM reports them; a tag it has already is no change.
+func (f *LVM) AddTag(ctx context.Context, vg, name, tag string) error {
+	return f.changeTag(ctx, "--addtag", vg, name, tag)
+}
+
+// DelTag records lvchange --deltag and removes tag from the LV's tags; one
+// it does not have is no change, as in LVM.
+func (f *LVM) DelTag(ctx context.Context, vg, name, tag string) error {
+	return f.changeTag(ctx, "--deltag", vg, name, tag)
+}
+
+func (f *LVM) changeTag(ctx context.Context, option, vg, name, tag string) error {
+	// lvm.Client refuses a bad tag before it runs anything.
+	if err := lvm.ValidateTag(tag); err != nil {
+		return fmt.Errorf("lvchange %s %s/%s: %w", option, vg, name, err)
+	}
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	argv, err := f.begin(ctx, "lvchange", option, tag, vg+"/"+name)
+	if err != nil {
+		return err
+	}
+	if f.VG(vg) == nil {
+		return CmdErr(lvm.ErrNotFound, 5, argv, fmt.Sprintf("Volume group %q not found\nCannot process volume group %s", vg, vg))
+	}
+	lv := f.Find(vg, name)
+	if lv == nil {
+		return CmdErr(lvm.ErrNotFound, 5, argv, fmt.Sprintf("Failed to find logical volume \"%s/%s\"", vg, name))
+	}
+	// A new slice each time: reports already handed out keep theirs.
+	i, has := slices.BinarySearch(lv.Tags, tag)
+	switch {
+	case option == "--addtag" && !has:
+		lv.Tags = slices.Insert(slices.Clone(lv.Tags), i, tag)
+	case option == "--deltag" && has:
+		lv.Tags = slices.Delete(slices.Clone(lv.Tags), i, i+1)
+		if len(lv.Tags) == 0 {
+			lv.Tags = nil
+		}
+	}
 	return nil
 }
 
