@@ -66,14 +66,16 @@ func (c *Client) Report(ctx context.Context, vgs []string) (*Report, error) {
 }
 
 // CreateSnapshot takes a snapshot called name of vg/origin:
-// `lvcreate --snapshot --name NAME --size S VG/ORIGIN`, with --extents for a
-// size in extents (20%ORIGIN) and no size at all for a thin snapshot (a zero
-// SizeSpec). The name is validated first; an invalid one starts no process.
+// `lvcreate --snapshot --name NAME --size S [--addtag TAG...] VG/ORIGIN`,
+// with --extents for a size in extents (20%ORIGIN) and no size at all for a
+// thin snapshot (a zero SizeSpec); the tags are the new LV's from its first
+// moment. The name and tags are validated first; an invalid one starts no
+// process.
 //
 // LVM creates the snapshot whole or not at all. Beware that with an extents
 // size LVM allocates approximately (it may settle for less space than
 // asked), where a fixed size fails with ErrNoSpace.
-func (c *Client) CreateSnapshot(ctx context.Context, vg, origin, name string, size SizeSpec) error {
+func (c *Client) CreateSnapshot(ctx context.Context, vg, origin, name string, size SizeSpec, tags ...string) error {
 	if err := ValidateName(vg, name); err != nil {
 		return fmt.Errorf("lvcreate %s/%s: %w", vg, name, err)
 	}
@@ -94,6 +96,12 @@ func (c *Client) CreateSnapshot(ctx context.Context, vg, origin, name string, si
 			return fmt.Errorf("lvcreate %s/%s: %w", vg, name, err)
 		}
 		args = append(args, "--extents", size.Extents)
+	}
+	for _, tag := range tags {
+		if err := ValidateTag(tag); err != nil {
+			return fmt.Errorf("lvcreate %s/%s: %w", vg, name, err)
+		}
+		args = append(args, "--addtag", tag)
 	}
 	args = append(args, vg+"/"+origin)
 	if _, err := c.run(ctx, args...); err != nil {

@@ -31,6 +31,9 @@ type LVM struct {
 	// LeaveBehind makes a failing lvcreate leave its LV behind, as a killed
 	// command could.
 	LeaveBehind bool
+	// Now, when set, is the clock of the snapshots CreateSnapshot makes
+	// (their lv_time); a test of schedules sets it.
+	Now func() time.Time
 	// Delay makes every change take this long, to widen race windows.
 	Delay  time.Duration
 	nextID int
@@ -179,7 +182,7 @@ func (f *LVM) Report(ctx context.Context, vgs []string) (*lvm.Report, error) {
 	return r, missing
 }
 
-func (f *LVM) CreateSnapshot(ctx context.Context, vg, origin, name string, size lvm.SizeSpec) error {
+func (f *LVM) CreateSnapshot(ctx context.Context, vg, origin, name string, size lvm.SizeSpec, tags ...string) error {
 	f.Mu.Lock()
 	defer f.Mu.Unlock()
 	args := []string{"--snapshot", "--name", name}
@@ -188,6 +191,9 @@ func (f *LVM) CreateSnapshot(ctx context.Context, vg, origin, name string, size 
 		args = append(args, "--size", size.Size)
 	case size.Extents != "":
 		args = append(args, "--extents", size.Extents)
+	}
+	for _, tag := range tags {
+		args = append(args, "--addtag", tag)
 	}
 	args = append(args, vg+"/"+origin)
 	argv, err := f.begin(ctx, "lvcreate", args...)
@@ -215,7 +221,7 @@ func (f *LVM) CreateSnapshot(ctx context.Context, vg, origin, name string, size 
 			return CmdErr(lvm.ErrInvalidArg, 3, argv, "Please specify either size or extents with snapshots.")
 		}
 		f.Add(lvm.LV{Name: name, VG: vg, Attr: MustAttr("Vwi---tz-k"), PoolLV: o.PoolLV, Origin: origin,
-			Size: o.Size, SegType: "thin", SkipActivation: true})
+			Size: o.Size, SegType: "thin", SkipActivation: true, Tags: sortedTags(tags), Time: f.now()})
 		return nil
 	}
 	var bytes uint64
@@ -235,8 +241,26 @@ func (f *LVM) CreateSnapshot(ctx context.Context, vg, origin, name string, size 
 	g.Free -= bytes
 	o.Attr.VolumeType = 'o'
 	f.Add(lvm.LV{Name: name, VG: vg, Attr: MustAttr("swi-a-s---"), Origin: origin, Size: bytes, OriginSize: o.Size,
-		ChunkSize: 4096, SnapPercent: lvm.Percent{Valid: true}, SegType: "snapshot"})
+		ChunkSize: 4096, SnapPercent: lvm.Percent{Valid: true}, SegType: "snapshot", Tags: sortedTags(tags), Time: f.now()})
 	return nil
+}
+
+// now is the creation time of a snapshot the fake makes: Now's when set,
+// else the next hour after T0 (as Add gives).
+func (f *LVM) now() time.Time {
+	if f.Now != nil {
+		return f.Now()
+	}
+	return time.Time{}
+}
+
+func sortedTags(tags []string) []string {
+	if len(tags) == 0 {
+		return nil
+	}
+	out := append([]string(nil), tags...)
+	sort.Strings(out)
+	return out
 }
 
 func (f *LVM) Remove(ctx context.Context, vg, name string) error {
