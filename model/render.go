@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/snapfs/snapfs/lvm"
+	"github.com/snapfs/snapfs/retention"
 )
 
 // field is one key of a status file. The text file shows Text; the JSON
@@ -261,7 +262,11 @@ func snapshotFields(e *LVEntry, s LiveStatus, open bool, doms []Domain, x Extras
 	} else {
 		fields = append(fields, num("full_in", uint64(math.Round(fullIn))))
 	}
-	return fields
+	held, auto, expires := retention.ParseTags(e.LV.Tags)
+	if !expires.IsZero() {
+		expires = expires.UTC()
+	}
+	return append(fields, yesno("held", held), timestamp("expires", expires), yesno("auto", auto))
 }
 
 // allocatedFile renders the allocated file: Snap% with two decimals, or an

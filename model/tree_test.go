@@ -265,8 +265,8 @@ func TestRenderExtras(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasSuffix(string(got), tc.want[0]) {
-			t.Errorf("snapshot status ends\n%s\nwant\n%s", got, tc.want[0])
+		if !strings.Contains(string(got), tc.want[0]) {
+			t.Errorf("snapshot status\n%s\nlacks\n%s", got, tc.want[0])
 		}
 		if vg := string(RenderVGFile("status", tree.VG("vg"), tc.x)); !strings.HasSuffix(vg, tc.want[1]) {
 			t.Errorf("VG status\n%s\nwant the end\n%s", vg, tc.want[1])
@@ -274,6 +274,30 @@ func TestRenderExtras(t *testing.T) {
 	}
 	js := string(RenderVGFile("status.json", tree.VG("vg"), x))
 	if !strings.Contains(js, `"min_free":1073741824,"pool.pool.data":42.13,"pool.pool.metadata":10.20}`) {
+		t.Errorf("status.json %s", js)
+	}
+}
+
+// held, expires and auto come from the snapshot's LVM tags.
+func TestRenderTags(t *testing.T) {
+	f := lvmtest.New()
+	f.Mu.Lock()
+	f.Find("vg", "snap1").Tags = []string{"other", "snapfs_auto", "snapfs_expires_1800000000", "snapfs_hold"}
+	f.Mu.Unlock()
+	r, err := f.Report(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := BuildTree(r, nil).VG("vg").Origin("web").Child("snap1")
+	got, err := RenderLVFile(snap, "status", nil, func(*LVEntry) []Domain { return nil }, Extras{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "held: yes\nexpires: 2027-01-15T08:00:00Z\nauto: yes\n"; !strings.HasSuffix(string(got), want) {
+		t.Errorf("status\n%s\nwant the end\n%s", got, want)
+	}
+	js, _ := RenderLVFile(snap, "status.json", nil, func(*LVEntry) []Domain { return nil }, Extras{})
+	if !strings.HasSuffix(string(js), `"held":true,"expires":"2027-01-15T08:00:00Z","auto":true}`+"\n") {
 		t.Errorf("status.json %s", js)
 	}
 }

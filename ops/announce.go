@@ -56,6 +56,9 @@ type expectations struct {
 type expectation struct {
 	actor string
 	at    time.Time
+	// event and reason, when set, tell a removal by retention or expiry:
+	// the event is that (pruned, expired) instead of "removed".
+	event, reason string
 }
 
 func expectKey(kind, vg, name string) string { return kind + " " + vg + "/" + name }
@@ -63,6 +66,11 @@ func expectKey(kind, vg, name string) string { return kind + " " + vg + "/" + na
 // expect says that snapfs is making a change of kind to vg/name for the
 // actor of ctx.
 func (o *Ops) expect(ctx context.Context, kind, vg, name string) {
+	o.expectAs(ctx, kind, vg, name, "", "")
+}
+
+// expectAs is expect of a change told by another event, with a reason.
+func (o *Ops) expectAs(ctx context.Context, kind, vg, name, event, reason string) {
 	x := &o.expected
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -72,19 +80,24 @@ func (o *Ops) expect(ctx context.Context, kind, vg, name string) {
 			delete(x.m, k)
 		}
 	}
-	x.m[expectKey(kind, vg, name)] = expectation{actor: actorOf(ctx), at: now}
+	k := expectKey(kind, vg, name)
+	if e, ok := x.m[k]; ok && e.event != "" && event == "" {
+		return // Remove within RemoveFor: keep the event RemoveFor set
+	}
+	x.m[k] = expectation{actor: actorOf(ctx), at: now, event: event, reason: reason}
 }
 
-// actor returns who made a change the model shows, and forgets it.
-func (x *expectations) actor(kind, vg, name string) string {
+// take returns what snapfs expected of a change the model shows, and
+// forgets it; a change snapfs did not make was made outside.
+func (x *expectations) take(kind, vg, name string) expectation {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	k := expectKey(kind, vg, name)
 	if e, ok := x.m[k]; ok {
 		delete(x.m, k)
-		return e.actor
+		return e
 	}
-	return ActorOutside
+	return expectation{actor: ActorOutside}
 }
 
 // Announce publishes the events of the changes between two models: the
@@ -98,11 +111,18 @@ func (o *Ops) Announce(old, cur *model.Tree) {
 	for _, c := range model.Diff(old, cur) {
 		ev := events.Event{Time: x.now(), Name: c.Kind, Path: c.Path}
 		switch c.Kind {
-		case model.ChangeCreated, model.ChangeRemoved:
-			ev.Extra = []events.Field{{Key: "by", Value: x.actor(c.Kind, c.VG, c.Name)}}
+		case model.ChangeCreated:
+			ev.Extra = []events.Field{{Key: "by", Value: x.take(c.Kind, c.VG, c.Name).actor}}
+		case model.ChangeRemoved:
+			e := x.take(c.Kind, c.VG, c.Name)
+			ev.Extra = []events.Field{{Key: "by", Value: e.actor}}
+			if e.event != "" {
+				ev.Name = e.event
+				ev.Extra = append(ev.Extra, events.Field{Key: "reason", Value: e.reason})
+			}
 		case model.ChangeRenamed:
 			ev.Path = c.OldPath
-			ev.Extra = []events.Field{{Key: "by", Value: x.actor(c.Kind, c.VG, c.Name)}, {Key: "to", Value: c.Path}}
+			ev.Extra = []events.Field{{Key: "by", Value: x.take(c.Kind, c.VG, c.Name).actor}, {Key: "to", Value: c.Path}}
 		}
 		x.sink.Publish(ev)
 	}

@@ -37,6 +37,7 @@ var errnoTable = []struct {
 	{lvm.ErrNoSpace, syscall.ENOSPC},
 	{lvm.ErrInUse, syscall.EBUSY},
 	{ErrDomainBusy, syscall.EBUSY},
+	{ErrHeld, syscall.EBUSY},
 	{snapmount.ErrBusy, syscall.EBUSY},
 	{ErrNotAllowed, syscall.EPERM},
 	{lvm.ErrTimeout, syscall.ETIMEDOUT},

@@ -19,12 +19,14 @@ import (
 	"github.com/snapfs/snapfs/guard"
 	"github.com/snapfs/snapfs/lvm"
 	"github.com/snapfs/snapfs/model"
+	"github.com/snapfs/snapfs/retention"
 	"github.com/snapfs/snapfs/state"
 )
 
 // LVM is what the operations run in LVM. *lvm.Client implements it.
 type LVM interface {
-	CreateSnapshot(ctx context.Context, vg, origin, name string, size lvm.SizeSpec) error
+	// CreateSnapshot makes the snapshot with tags, when given (--addtag).
+	CreateSnapshot(ctx context.Context, vg, origin, name string, size lvm.SizeSpec, tags ...string) error
 	Remove(ctx context.Context, vg, name string) error
 	Rename(ctx context.Context, vg, oldName, newName string) error
 	Merge(ctx context.Context, vg, name string) error
@@ -34,6 +36,10 @@ type LVM interface {
 	Activate(ctx context.Context, vg, name string) error
 	// PollVG restarts LVM's polling of the merges under way in a VG.
 	PollVG(ctx context.Context, vg string) error
+	// AddTag and DelTag add and remove an LV's tag (lvchange --addtag,
+	// --deltag): holds, expiry and the schedule's mark.
+	AddTag(ctx context.Context, vg, name, tag string) error
+	DelTag(ctx context.Context, vg, name, tag string) error
 	// ExtendPoolMetadata grows a thin pool's metadata.
 	ExtendPoolMetadata(ctx context.Context, vg, pool, size string) error
 }
@@ -212,6 +218,10 @@ func CheckName(parent *model.LVEntry, name string) error {
 // Snapshot takes snapshot name of parent and returns it as the new model
 // shows it.
 func (o *Ops) Snapshot(ctx context.Context, parent *model.LVEntry, name string) (*model.LVEntry, error) {
+	return o.snapshot(ctx, parent, name, nil)
+}
+
+func (o *Ops) snapshot(ctx context.Context, parent *model.LVEntry, name string, tags []string) (*model.LVEntry, error) {
 	vg := parent.LV.VG
 	if parent.IsSnapshot() && !parent.IsThin() {
 		return nil, fmt.Errorf("%s is a COW snapshot, which LVM cannot snapshot: %w", parent, ErrNotAllowed)
@@ -232,9 +242,12 @@ func (o *Ops) Snapshot(ctx context.Context, parent *model.LVEntry, name string) 
 		return nil, err
 	}
 	o.expect(ctx, model.ChangeCreated, vg, name)
-	err = o.lvm.CreateSnapshot(ctx, vg, parent.LV.Name, name, size)
+	err = o.lvm.CreateSnapshot(ctx, vg, parent.LV.Name, name, size, tags...)
 	resume()
-	if err == nil {
+	// A tagged snapshot enters the model from a report: what AddCreated
+	// reads (device-mapper, the metadata backup's snapshot) has no tags,
+	// and a scheduled snapshot seen without its mark would be taken again.
+	if err == nil && len(tags) == 0 {
 		if e := o.store.AddCreated(vg, parent, name); e != nil {
 			return e, nil
 		}
@@ -306,9 +319,12 @@ func (o *Ops) domainsNow(ctx context.Context, e *model.LVEntry) ([]model.Domain,
 	return o.opts.Domains.UsingNow(ctx, e.LV.KernelMajor, e.LV.KernelMinor)
 }
 
-// Remove removes snapshot e, unless it is a disk of a Xen domain that is
-// not shut down.
+// Remove removes snapshot e, unless it is held, or a disk of a Xen domain
+// that is not shut down.
 func (o *Ops) Remove(ctx context.Context, e *model.LVEntry) error {
+	if Held(e) {
+		return fmt.Errorf("%s is held (tag %s; echo release > ctl lets it go): %w", e, retention.TagHold, ErrHeld)
+	}
 	doms, err := o.domainsNow(ctx, e)
 	if err != nil {
 		// LVM still refuses an LV that a domain holds open.
@@ -364,6 +380,10 @@ func (o *Ops) Control(ctx context.Context, e *model.LVEntry, data []byte) error 
 	}
 	words := strings.Fields(cmd)
 	switch {
+	case len(words) == 1 && (words[0] == "hold" || words[0] == "release"):
+		return o.setHold(ctx, e, words[0] == "hold")
+	case len(words) >= 2 && words[0] == "expire":
+		return o.expire(ctx, e, strings.Join(words[1:], " "))
 	case len(words) == 1 && words[0] == "merge":
 		// LVM would delay the merge while files/ holds the snapshot open.
 		release, err := o.holdFiles(e)
