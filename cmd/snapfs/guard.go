@@ -2,8 +2,6 @@ package main
 
 import (
 	"log/slog"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/snapfs/snapfs/events"
@@ -12,6 +10,8 @@ import (
 	"github.com/snapfs/snapfs/metrics"
 	"github.com/snapfs/snapfs/model"
 	"github.com/snapfs/snapfs/ops"
+	"github.com/snapfs/snapfs/retention"
+	"github.com/snapfs/snapfs/schedule"
 	"github.com/snapfs/snapfs/state"
 	"github.com/snapfs/snapfs/watch"
 )
@@ -54,7 +54,7 @@ func metricsFile(store *state.Store, dm model.DeviceMapper, w *watch.Watcher, br
 			counters.Events = broker.Published()
 		}
 		return metrics.Render(metrics.Input{
-			Tree: t, DM: dm, MinFree: w.MinFreeBytes, Pools: w.Pool, Counters: counters,
+			Tree: t, DM: dm, MinFree: w.MinFreeBytes, Pools: w.Pool, Counters: counters, Held: ops.Held,
 			Guard: func(uuid string) (metrics.GuardNumbers, bool) {
 				rate, fullIn, ok := w.Numbers(uuid)
 				return metrics.GuardNumbers{FillRate: rate, FullIn: fullIn}, ok
@@ -63,24 +63,19 @@ func metricsFile(store *state.Store, dm model.DeviceMapper, w *watch.Watcher, br
 	}
 }
 
-// warnNotYet logs, at start, the keys the config accepts for features this
-// snapfs does not carry out yet (schedules and retention), so that nobody
-// counts on snapshots that are not taken.
-func warnNotYet(cfg Config, log *slog.Logger) {
-	var keys []string
-	if cfg.Schedule != nil || cfg.Keep != nil {
-		keys = append(keys, "schedule/keep")
-	}
-	for name, o := range cfg.Origin {
-		if o.Schedule != nil || o.Keep != nil {
-			keys = append(keys, "origin."+name+" schedule/keep")
-		}
-	}
-	if cfg.Guard.PruneForSpace {
-		keys = append(keys, "guard.prune_for_space")
-	}
-	if len(keys) > 0 {
-		sort.Strings(keys)
-		log.Warn("configured but not carried out by this version: no snapshot is taken or pruned on a schedule", "keys", strings.Join(keys, ", "))
+// scheduleOptions are the schedules' settings from the config: each
+// origin's schedule and keep (the global ones by default), and the guard's
+// prune_for_space with the [guard] min_free.
+func scheduleOptions(cfg Config, dm model.DeviceMapper, log *slog.Logger) schedule.Options {
+	minFree, _ := guard.ParseMinFree(cfg.Guard.MinFree)
+	return schedule.Options{
+		Plan: func(origin string) (schedule.Plan, bool) {
+			every, keep, ok := cfg.ScheduleFor(origin)
+			return schedule.Plan{Every: every, Keep: retention.Keep(keep)}, ok
+		},
+		PruneForSpace: cfg.Guard.PruneForSpace,
+		MinFree:       func(string) guard.Size { return minFree },
+		DM:            dm,
+		Logger:        log,
 	}
 }

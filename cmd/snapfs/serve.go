@@ -19,6 +19,7 @@ import (
 	"github.com/snapfs/snapfs/model"
 	"github.com/snapfs/snapfs/ops"
 	"github.com/snapfs/snapfs/quiesce"
+	"github.com/snapfs/snapfs/schedule"
 	"github.com/snapfs/snapfs/snapmount"
 	"github.com/snapfs/snapfs/state"
 	"github.com/snapfs/snapfs/watch"
@@ -39,7 +40,6 @@ func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) err
 	if err != nil {
 		return err
 	}
-	warnNotYet(cfg, log)
 	b := openBackends(cfg, log)
 	defer b.close()
 
@@ -79,10 +79,12 @@ func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) err
 	}()
 	stopIdle := unmountIdleOnUSR2(tree, log)
 	defer stopIdle()
-	// The guard watches from now on, until snapfs ends.
+	// The guard watches, and the schedules run, from now on until snapfs
+	// ends.
 	watching, stopWatching := context.WithCancel(context.Background())
 	defer stopWatching()
 	go p.watch.Run(watching)
+	go p.schedule.Run(watching)
 	signalReady(mountpoint, ready, log)
 	server.Wait()
 	log.Info("unmounted", "mountpoint", mountpoint, "lvm_processes", b.runner.Spawned(), "lvm_shell_commands", b.runner.ShellCommands())
@@ -133,8 +135,9 @@ func (b *backends) deviceMapper() model.DeviceMapper {
 // parts are what serve runs besides the mount: the tree and the guard's
 // watch.
 type parts struct {
-	tree  *fs.FS
-	watch *watch.Watcher
+	tree     *fs.FS
+	watch    *watch.Watcher
+	schedule *schedule.Scheduler
 }
 
 // buildTree builds the parts of the tree from the config and wires them:
@@ -199,7 +202,8 @@ func buildTree(cfg Config, b *backends, adminGID int, mountpoint string, log *sl
 	}
 	// Merges a killed snapfs left without LVM's poller finish.
 	operations.ResumeMerges(context.Background())
-	return &parts{tree: tree, watch: w}, nil
+	sched := schedule.New(store, operations, scheduleOptions(cfg, dm, log))
+	return &parts{tree: tree, watch: w, schedule: sched}, nil
 }
 
 // opsOptions are the operations' settings from the config: snapshot sizes,
