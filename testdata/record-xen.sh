@@ -1,8 +1,9 @@
 #!/bin/bash
 # Records what real Xen prints, for the tests of the xen package: `xl list`
 # in every domain state, `xl list -l`, the block backends in xenstore and in
-# sysfs, and the messages and exit codes of xl pause and unpause. It runs as
-# root in a Xen dom0 booted by the test harness (see testdata/README):
+# sysfs, and the messages and exit codes of xl pause and unpause, save,
+# destroy and restore. It runs as root in a Xen dom0 booted by the test
+# harness (see testdata/README):
 #
 #   e2e/vm/run --xen --rw "$PWD/testdata" -- bash testdata/record-xen.sh
 #
@@ -141,6 +142,23 @@ record list-one xl list clone1
 record list-unknown xl list nosuchdomain
 record domid xl domid clone1
 record domid-unknown xl domid nosuchdomain
+
+# A checkpoint as snapfs takes and reverts one: xl save -p leaves the domain
+# paused with its disks attached; the revert destroys it and restores it,
+# under a new ID. The save file lives on the VM's /tmp (about the domain's
+# memory, 96 MiB).
+log "save, destroy and restore"
+record save-paused xl save -p clone1 "$work/clone1.save"
+snapshot saved
+record unpause-saved xl unpause clone1
+record save-unknown-name xl save -p nosuchdomain "$work/nosuchdomain.save"
+record destroy-name xl destroy clone1
+record destroy-unknown-name xl destroy nosuchdomain
+record restore-paused xl restore -p "$work/clone1.save"
+snapshot restored
+record unpause-restored xl unpause clone1
+record restore-missing xl restore "$work/nosuchdomain.save"
+rm -f "$work/clone1.save"
 
 log "destroying the DomUs"
 for d in clone1 $long off; do

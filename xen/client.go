@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -29,7 +30,8 @@ const DefaultBackends = "/sys/bus/xen-backend/devices"
 // DefaultMaxAge is how long a Client reuses what it read.
 const DefaultMaxAge = time.Second
 
-// Client reads the domains of this host and pauses and unpauses them.
+// Client reads the domains of this host and their disks, and pauses,
+// unpauses, saves, restores and destroys them.
 type Client struct {
 	runner   Runner
 	xl       string
@@ -174,13 +176,126 @@ func (c *Client) Unpause(ctx context.Context, name string) error {
 	return c.control(ctx, "unpause", name)
 }
 
+// Destroy ends the domain named name at once, as pulling its power would:
+// `xl destroy NAME`. Its block backends close, so its disks are free for a
+// merge or a restore.
+func (c *Client) Destroy(ctx context.Context, name string) error {
+	return c.control(ctx, "destroy", name)
+}
+
+// Save saves the memory of the domain named name to file with
+// `xl save -p NAME FILE`: the guest is suspended cleanly, its memory
+// written, and the domain left paused, its disks still attached (Unpause
+// lets it run again; Restore of file starts it as it was at the save, once
+// this domain is gone). file must be an absolute path: a relative one would
+// depend on the daemon's working directory, and an absolute one cannot read
+// as an option of xl.
+func (c *Client) Save(ctx context.Context, name, file string) error {
+	defer c.forget()
+	if err := checkName("save", name); err != nil {
+		return err
+	}
+	if err := checkFile("save", file); err != nil {
+		return err
+	}
+	return c.run(ctx, c.xl, "save", "-p", name, file)
+}
+
+// Restore starts the domain saved in file by Save: `xl restore FILE`, or
+// `xl restore -p FILE` when paused is true, which leaves it paused until
+// Unpause. The domain has the name it was saved with, and a new ID; xl
+// refuses when a domain of that name exists. As after `xl create`, xl leaves
+// a process behind that waits for the domain's end to carry out its
+// on_poweroff, on_reboot and on_crash actions.
+func (c *Client) Restore(ctx context.Context, file string, paused bool) error {
+	defer c.forget()
+	if err := checkFile("restore", file); err != nil {
+		return err
+	}
+	argv := []string{c.xl, "restore"}
+	if paused {
+		argv = append(argv, "-p")
+	}
+	return c.run(ctx, append(argv, file)...)
+}
+
+// Disks returns the block devices of the disks of the domain named name, in
+// the order of their device IDs (xvda first), and how many disks it has in
+// all. They are read from a fresh `xl list` (for the domain's ID) and the
+// block backends in sysfs, as Using reads them. total counts every disk
+// backend of the domain in dom0: blkback's (vbd), and also qemu's (qdisk) and
+// the others, which have no physical_device and so yield no device, as does a
+// blkback backend that has not opened its device yet. A caller that must act
+// on every disk therefore compares len(devs) with total. A disk served by a
+// driver domain other than dom0 has no backend here and is not counted.
+//
+// A file-backed disk is served by blkback through a loop device, whose number
+// is returned like any other: the caller decides which devices it accepts.
+func (c *Client) Disks(ctx context.Context, name string) (devs []Device, total int, err error) {
+	if err := checkName("list", name); err != nil {
+		return nil, 0, err
+	}
+	doms, err := c.Fresh(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, d := range doms {
+		if d.Name == name {
+			return ReadDisks(c.backends, d.ID)
+		}
+	}
+	return nil, 0, fmt.Errorf("%s list: domain %q: %w", c.xl, name, ErrNoSuchDomain)
+}
+
 func (c *Client) control(ctx context.Context, verb, name string) error {
 	defer c.forget()
-	if name == "" || strings.TrimLeft(name, "0123456789") == "" {
-		return fmt.Errorf("xl %s %q: a domain is named, never numbered: %w", verb, name, ErrFailed)
+	if err := checkName(verb, name); err != nil {
+		return err
 	}
-	_, err := c.runner.Run(ctx, c.xl, verb, name)
+	return c.run(ctx, c.xl, verb, name)
+}
+
+// run runs argv through the Runner. Its failures are *CommandError, which
+// name the command; any other error is wrapped in one that does.
+func (c *Client) run(ctx context.Context, argv ...string) error {
+	_, err := c.runner.Run(ctx, argv...)
+	var ce *CommandError
+	if err != nil && !errors.As(err, &ce) {
+		return fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
+	}
 	return err
+}
+
+// checkName refuses, before xl runs, a domain name that xl would read as
+// something else. libxl itself takes any string as a name (it only keeps
+// names unique, libxl__domain_rename), but xl reads an argument of digits
+// alone as a domain ID (libxl_domain_qualifier_to_domid), and one starting
+// with '-' as an option. A control character is refused too: `xl list`,
+// from which the names come, prints one domain a line, so no name this
+// package reads holds one.
+func checkName(verb, name string) error {
+	var why string
+	switch {
+	case name == "":
+		why = "empty"
+	case strings.TrimLeft(name, "0123456789") == "":
+		why = "a domain is named, never numbered"
+	case name[0] == '-':
+		why = "it would read as an option"
+	case strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		why = "it holds a control character"
+	default:
+		return nil
+	}
+	return fmt.Errorf("xl %s %q: %s: %w", verb, name, why, ErrInvalidName)
+}
+
+// checkFile refuses a save file that is not an absolute path.
+func checkFile(verb, file string) error {
+	if filepath.IsAbs(file) {
+		return nil
+	}
+	return fmt.Errorf("xl %s %q: the save file must be an absolute path: %w", verb, file, ErrInvalidName)
 }
 
 // ExecRunner runs commands as child processes, with LC_ALL=C, standard

@@ -170,6 +170,86 @@ func ReadBackends(fsys fs.FS) ([]Backend, error) {
 	return backends, nil
 }
 
+// diskKinds are the kinds of backend that libxl gives a disk
+// (libxl__device_from_disk): blkback's vbd, qemu's qdisk, tapdisk's vbd3 and
+// a standalone virtio_disk. Each backend in dom0's xenstore shows in sysfs as
+// KIND-DOMID-DEVID, with or without a driver; only blkback adds
+// physical_device.
+var diskKinds = map[string]bool{"vbd": true, "vbd3": true, "qdisk": true, "virtio_disk": true}
+
+// ReadDisks reads the disk backends of domain domID from the xen-backend
+// devices directory of sysfs, given as fsys. total counts them all; devs
+// holds the block device of each that has one, in the order of their device
+// IDs. A backend without a device (of another kind than vbd, one that has not
+// opened its device yet, or one that vanished while being read) counts but
+// yields none, so that a caller that needs every disk's device sees that one
+// is missing.
+func ReadDisks(fsys fs.FS, domID int) (devs []Device, total int, err error) {
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		if isNotExist(err) {
+			return nil, 0, nil
+		}
+		return nil, 0, fmt.Errorf("xen backends: %w", err)
+	}
+	type disk struct {
+		devID int
+		dev   Device
+	}
+	var disks []disk
+	for _, e := range entries {
+		kind, dom, devID, ok := backendName(e.Name())
+		if !ok || dom != domID || !diskKinds[kind] {
+			continue
+		}
+		total++
+		f, err := fsys.Open(e.Name() + "/physical_device")
+		if err != nil {
+			if isNotExist(err) {
+				continue
+			}
+			return nil, 0, fmt.Errorf("xen backend %s: %w", e.Name(), err)
+		}
+		dev, err := ParsePhysicalDevice(f)
+		f.Close()
+		if err != nil {
+			return nil, 0, fmt.Errorf("xen backend %s: %w", e.Name(), err)
+		}
+		if dev != (Device{}) {
+			disks = append(disks, disk{devID, dev})
+		}
+	}
+	sort.Slice(disks, func(i, j int) bool { return disks[i].devID < disks[j].devID })
+	for _, d := range disks {
+		devs = append(devs, d.dev)
+	}
+	return devs, total, nil
+}
+
+// backendName splits the name of a backend device in sysfs, KIND-DOMID-DEVID
+// (the kind may hold '-' or '_'), into its parts.
+func backendName(name string) (kind string, domID, devID int, ok bool) {
+	rest, dev, ok1 := cutLast(name, "-")
+	kind, dom, ok2 := cutLast(rest, "-")
+	if !ok1 || !ok2 || kind == "" {
+		return "", 0, 0, false
+	}
+	domID, err1 := strconv.Atoi(dom)
+	devID, err2 := strconv.Atoi(dev)
+	if err1 != nil || err2 != nil || strconv.Itoa(domID) != dom || strconv.Itoa(devID) != dev || domID < 0 || devID < 0 {
+		return "", 0, 0, false
+	}
+	return kind, domID, devID, true
+}
+
+func cutLast(s, sep string) (before, after string, ok bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
+}
+
 // isNotExist is errors.Is(err, fs.ErrNotExist), also for ENODEV, which a
 // sysfs attribute of a device being removed may return.
 func isNotExist(err error) bool {

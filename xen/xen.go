@@ -1,7 +1,7 @@
 // Package xen tells which Xen domains run on this host, in which state, and
-// which block devices their disks are, and pauses and unpauses domains. It is
-// a plain library: it runs xl through a Runner, reads sysfs, and returns typed
-// values; it knows nothing of FUSE or LVM.
+// which block devices their disks are, and pauses, unpauses, saves, restores
+// and destroys domains. It is a plain library: it runs xl through a Runner,
+// reads sysfs, and returns typed values; it knows nothing of FUSE or LVM.
 //
 // # Where the disks come from
 //
@@ -28,13 +28,17 @@
 // /dev/VG/LV, /dev/mapper/VG-LV or /dev/dm-N is matched alike. The limit is the
 // one of blkback itself: a disk served by another backend (qdisk, that is
 // qemu in dom0, or a driver domain) has no physical_device and is not seen.
+// Disks, for callers that must act on every disk of a domain, counts the
+// backends of the other kinds in dom0 too, so that they can refuse such a
+// domain.
 //
 // # Cost
 //
 // A Client caches what it read, or how it failed, for MaxAge (a second by
 // default), and callers that ask while a refresh runs share its result, so
-// reading a hundred domu files costs one `xl list`. Pause and Unpause drop the cache, and Fresh
-// reads anew, for decisions that must not rest on a state a second old.
+// reading a hundred domu files costs one `xl list`. Pause, Unpause, Save,
+// Restore and Destroy drop the cache, and Fresh reads anew, for decisions
+// that must not rest on a state a second old.
 package xen
 
 import (
@@ -81,6 +85,11 @@ func (d Device) String() string { return fmt.Sprintf("%d:%d", d.Major, d.Minor) 
 
 // ErrNoSuchDomain is a domain name xl does not know.
 var ErrNoSuchDomain = errors.New("no such domain")
+
+// ErrInvalidName is a domain name (or save file) that xl could misread: a
+// number, which xl takes for a domain ID, or a string starting with '-',
+// which it takes for an option. It is refused before xl runs.
+var ErrInvalidName = errors.New("invalid domain name")
 
 // ErrFailed is any other failure of an xl command.
 var ErrFailed = errors.New("xl command failed")
