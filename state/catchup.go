@@ -103,7 +103,7 @@ func (s *Store) catchUp(old *model.Tree, stamp string) *model.Tree {
 	}
 	t := model.BuildTree(next, s.opts.VGs)
 	s.base = &baseline{backups: now}
-	s.replace(t, true, stamp)
+	s.replace(t, start, stamp)
 	s.log.Debug("model caught up from the metadata backups", "took", s.since(start))
 	return t
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/snapfs/snapfs/lvm"
 	"github.com/snapfs/snapfs/model"
@@ -38,7 +39,7 @@ func (s *Store) AddCreated(vg string, origin *model.LVEntry, name string) *model
 		return e
 	}
 	t := model.BuildTree(reportWith(old.VGs[0].Report(), lv), s.opts.VGs)
-	s.replace(t, false, "")
+	s.replace(t, time.Time{}, "")
 	return t.VG(vg).LVByName(name)
 }
 
@@ -147,5 +148,5 @@ func (s *Store) ForgetRemoved(vg, name, uuid string) {
 	if !ok {
 		return
 	}
-	s.replace(model.BuildTree(next, s.opts.VGs), false, "")
+	s.replace(model.BuildTree(next, s.opts.VGs), time.Time{}, "")
 }

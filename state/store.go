@@ -261,6 +261,10 @@ func (s *Store) Refresh(force bool) (*model.Tree, error) {
 	// LVM commands never get a FUSE request's context: an interrupted ls
 	// must not kill a report other callers wait for.
 	ctx := context.Background()
+	// The model is LVM as of now, when it is read from: a change LVM
+	// finishes while the report runs may not be in it, so a caller that
+	// asked after this moment must not take it for fresh.
+	started := s.now()
 	// The stamp is taken before the report: a change made while LVM
 	// reports changes it again.
 	stamp, stampOK, stamped := "", false, s.stampVGs(old)
@@ -297,25 +301,25 @@ func (s *Store) Refresh(force bool) (*model.Tree, error) {
 	if stampOK {
 		s.base = s.readBaseline(r)
 	}
-	s.replace(t, true, stamp)
+	s.replace(t, started, stamp)
 	for _, name := range t.Hidden {
 		s.warn.Warn("hidden:"+name, "LV left out: its name is a fixed file name of the directory it would appear in", "lv", name)
 	}
 	return t, nil
 }
 
-// replace makes t the model; the caller holds refreshMu. read says t was
-// read from LVM (a report, or a catch-up from what LVM wrote), which makes
-// it current from now, with the change stamp taken before; else t is
-// snapfs's own change applied to the model, which keeps the model's age, so
-// it is read anew when it would have been anyway. OnReplace learns of it.
-func (s *Store) replace(t *model.Tree, read bool, stamp string) {
+// replace makes t the model; the caller holds refreshMu. A non-zero readAt
+// says t was read from LVM (a report, or a catch-up from what LVM wrote)
+// as of readAt, when the reading began, which makes it current from then,
+// with the change stamp taken before; a zero readAt says t is snapfs's own
+// change applied to the model, which keeps the model's age, so it is read
+// anew when it would have been anyway. OnReplace learns of it.
+func (s *Store) replace(t *model.Tree, readAt time.Time, stamp string) {
 	s.mu.Lock()
 	old := s.tree
 	s.tree = t
-	if read {
-		now := s.now()
-		s.taken, s.read, s.stamp = now, now, stamp
+	if !readAt.IsZero() {
+		s.taken, s.read, s.stamp = readAt, readAt, stamp
 	}
 	if old != nil && old != t && len(s.onReplace) > 0 {
 		if s.told == nil {

@@ -393,3 +393,53 @@ func TestReadsNeverWaitForAChange(t *testing.T) {
 		t.Error("the access after the report got the old model")
 	}
 }
+
+// snapshotReporter is a report that reflects LVM as of its start, then
+// takes its time: a change LVM finishes meanwhile is not in it.
+type snapshotReporter struct {
+	*lvmtest.LVM
+	started chan struct{}
+	release chan struct{}
+}
+
+func (r *snapshotReporter) Report(ctx context.Context, vgs []string) (*lvm.Report, error) {
+	rep, err := r.LVM.Report(ctx, vgs)
+	select {
+	case r.started <- struct{}{}:
+		<-r.release
+	default:
+	}
+	return rep, err
+}
+
+// A refresh asked for after a change never gets a report that began
+// before it: snapfs's own change must be in the model that Refresh(true)
+// returns (a scheduled snapshot missing from it would be taken again).
+func TestRefreshAfterChangeIsFresh(t *testing.T) {
+	r := &snapshotReporter{LVM: lvmtest.New(), started: make(chan struct{}), release: make(chan struct{})}
+	c := &clock{now: lvmtest.T0}
+	s := newTestStore(r, c, Options{})
+	if _, err := s.Refresh(true); err != nil {
+		t.Fatal(err)
+	}
+	// A background refresh begins; LVM then finishes a change.
+	bg := make(chan struct{})
+	go func() { s.Refresh(true); close(bg) }()
+	<-r.started
+	c.advance(time.Second)
+	r.Mu.Lock()
+	r.Add(lvm.LV{Name: "new", VG: "vg", Attr: lvmtest.MustAttr("swi-a-s---"), Origin: "web", Size: lvmtest.Extent})
+	r.Mu.Unlock()
+	got := make(chan *model.Tree, 1)
+	go func() { t2, _ := s.Refresh(true); got <- t2 }()
+	// The caller has asked (and waits for the background refresh) before
+	// that refresh ends, later.
+	time.Sleep(100 * time.Millisecond)
+	c.advance(time.Second)
+	close(r.release)
+	<-bg
+	tree := <-got
+	if tree.VG("vg").LVByName("new") == nil {
+		t.Error("Refresh after the change returned the model of a report that began before it")
+	}
+}
