@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/snapfs/snapfs/checkpoint"
 	"github.com/snapfs/snapfs/lvm"
 	"github.com/snapfs/snapfs/retention"
 )
@@ -266,7 +267,13 @@ func snapshotFields(e *LVEntry, s LiveStatus, open bool, doms []Domain, x Extras
 	if !expires.IsZero() {
 		expires = expires.UTC()
 	}
-	return append(fields, yesno("held", held), timestamp("expires", expires), yesno("auto", auto))
+	ckpt := ""
+	for _, tag := range e.LV.Tags {
+		if d, n, ok := checkpoint.ParseTag(tag); ok {
+			ckpt = d + "/" + n
+		}
+	}
+	return append(fields, yesno("held", held), timestamp("expires", expires), yesno("auto", auto), str("checkpoint", ckpt))
 }
 
 // allocatedFile renders the allocated file: Snap% with two decimals, or an

@@ -293,11 +293,11 @@ func TestRenderTags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "held: yes\nexpires: 2027-01-15T08:00:00Z\nauto: yes\n"; !strings.HasSuffix(string(got), want) {
+	if want := "held: yes\nexpires: 2027-01-15T08:00:00Z\nauto: yes\ncheckpoint: -\n"; !strings.HasSuffix(string(got), want) {
 		t.Errorf("status\n%s\nwant the end\n%s", got, want)
 	}
 	js, _ := RenderLVFile(snap, "status.json", nil, func(*LVEntry) []Domain { return nil }, Extras{})
-	if !strings.HasSuffix(string(js), `"held":true,"expires":"2027-01-15T08:00:00Z","auto":true}`+"\n") {
+	if !strings.HasSuffix(string(js), `"held":true,"expires":"2027-01-15T08:00:00Z","auto":true,"checkpoint":null}`+"\n") {
 		t.Errorf("status.json %s", js)
 	}
 }

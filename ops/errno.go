@@ -38,6 +38,7 @@ var errnoTable = []struct {
 	{lvm.ErrInUse, syscall.EBUSY},
 	{ErrDomainBusy, syscall.EBUSY},
 	{ErrHeld, syscall.EBUSY},
+	{ErrCheckpointOwned, syscall.EBUSY},
 	{snapmount.ErrBusy, syscall.EBUSY},
 	{ErrNotAllowed, syscall.EPERM},
 	{lvm.ErrTimeout, syscall.ETIMEDOUT},

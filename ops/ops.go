@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/snapfs/snapfs/checkpoint"
 	"github.com/snapfs/snapfs/guard"
 	"github.com/snapfs/snapfs/lvm"
 	"github.com/snapfs/snapfs/model"
@@ -84,6 +85,11 @@ type Options struct {
 	// MinFree, when set, is the guard's min_free for snapshots of an
 	// origin ("vg/lv"): a mkdir that would take the VG below it is ENOSPC.
 	MinFree func(origin string) guard.Size
+	// Xen and Checkpoints, when set, take Xen checkpoints;
+	// CheckpointMemory saves the domain's memory with them.
+	Xen              Xen
+	Checkpoints      *checkpoint.Store
+	CheckpointMemory bool
 	// Events, when set, gets the events of the changes (Announce, and the
 	// extensions); Now is its clock (time.Now when nil).
 	Events Publisher
@@ -319,9 +325,18 @@ func (o *Ops) domainsNow(ctx context.Context, e *model.LVEntry) ([]model.Domain,
 	return o.opts.Domains.UsingNow(ctx, e.LV.KernelMajor, e.LV.KernelMinor)
 }
 
-// Remove removes snapshot e, unless it is held, or a disk of a Xen domain
-// that is not shut down.
+// Remove removes snapshot e, unless it is held, belongs to a Xen
+// checkpoint, or is a disk of a Xen domain that is not shut down.
 func (o *Ops) Remove(ctx context.Context, e *model.LVEntry) error {
+	if c := CheckpointOf(e); c != "" {
+		return fmt.Errorf("%s belongs to checkpoint xen/%s (rmdir xen/%s removes it): %w", e, c, c, ErrCheckpointOwned)
+	}
+	return o.removeOwned(ctx, e)
+}
+
+// removeOwned is Remove of a snapshot whatever checkpoint it belongs to: for
+// the checkpoint itself.
+func (o *Ops) removeOwned(ctx context.Context, e *model.LVEntry) error {
 	if Held(e) {
 		return fmt.Errorf("%s is held (tag %s; echo release > ctl lets it go): %w", e, retention.TagHold, ErrHeld)
 	}
@@ -360,6 +375,9 @@ func (o *Ops) Remove(ctx context.Context, e *model.LVEntry) error {
 
 // Rename renames snapshot e within its origin.
 func (o *Ops) Rename(ctx context.Context, e *model.LVEntry, newName string) error {
+	if c := CheckpointOf(e); c != "" {
+		return fmt.Errorf("%s belongs to checkpoint xen/%s: %w", e, c, ErrCheckpointOwned)
+	}
 	if err := CheckName(e.Parent, newName); err != nil {
 		return err
 	}

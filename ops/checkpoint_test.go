@@ -1,0 +1,239 @@
+package ops
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/snapfs/snapfs/checkpoint"
+	"github.com/snapfs/snapfs/lvm"
+	"github.com/snapfs/snapfs/lvm/lvmtest"
+	"github.com/snapfs/snapfs/model"
+)
+
+// fakeXen is one domain, dom, with the disks the test gives; it records
+// the xl commands.
+type fakeXen struct {
+	dom      XenDomain
+	exists   bool
+	calls    []string
+	failSave bool
+}
+
+func (x *fakeXen) Domain(_ context.Context, name string) (XenDomain, bool, error) {
+	if !x.exists || name != x.dom.Name {
+		return XenDomain{}, false, nil
+	}
+	return x.dom, true, nil
+}
+
+func (x *fakeXen) call(argv ...string) { x.calls = append(x.calls, strings.Join(argv, " ")) }
+
+func (x *fakeXen) Save(_ context.Context, name, file string) error {
+	x.call("xl save -p", name)
+	if x.failSave {
+		return fmt.Errorf("xl save -p %s: failed", name)
+	}
+	x.dom.State = "paused"
+	return os.WriteFile(file, []byte("memory"), 0o600)
+}
+
+func (x *fakeXen) Restore(_ context.Context, file string) error {
+	x.call("xl restore")
+	x.exists, x.dom.State = true, "running"
+	return nil
+}
+
+func (x *fakeXen) Destroy(_ context.Context, name string) error {
+	x.call("xl destroy", name)
+	x.exists = false
+	return nil
+}
+
+func (x *fakeXen) Pause(_ context.Context, name string) error {
+	x.call("xl pause", name)
+	x.dom.State = "paused"
+	return nil
+}
+
+func (x *fakeXen) Unpause(_ context.Context, name string) error {
+	x.call("xl unpause", name)
+	x.dom.State = "running"
+	return nil
+}
+
+// xenFixture: domain web runs with two disks, vg/web and vg2/data, active
+// with device numbers.
+func xenFixture(t *testing.T, memory bool) (*fixture, *fakeXen, *checkpoint.Store) {
+	t.Helper()
+	x := &fakeXen{exists: true, dom: XenDomain{Domain: model.Domain{Name: "web", ID: 3, State: "running"},
+		Devices: [][2]int{{254, 1}, {254, 3}}, Disks: 2}}
+	store := checkpoint.New(t.TempDir())
+	fx := newFixture(t, Options{Xen: x, Checkpoints: store, CheckpointMemory: memory, SnapshotSize: lvm.SizeSpec{Size: "8M"}})
+	fx.lvm.Mu.Lock()
+	fx.lvm.Find("vg", "web").KernelMajor, fx.lvm.Find("vg", "web").KernelMinor = 254, 1
+	fx.lvm.Find("vg2", "data").KernelMajor, fx.lvm.Find("vg2", "data").KernelMinor = 254, 3
+	fx.lvm.Mu.Unlock()
+	if _, err := fx.store.Refresh(true); err != nil {
+		t.Fatal(err)
+	}
+	return fx, x, store
+}
+
+// A checkpoint with memory: save, one tagged snapshot a disk, unpause; the
+// snapshots belong to it (rmdir alone is EBUSY, status says so).
+func TestCheckpoint(t *testing.T) {
+	fx, x, store := xenFixture(t, true)
+	if err := fx.ops.Checkpoint(t.Context(), "web", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(x.calls, "; "), "xl save -p web; xl unpause web"; got != want {
+		t.Errorf("xl ran %q, want %q", got, want)
+	}
+	tag := checkpoint.Tag("web", "c1")
+	if got := fx.calls(); !strings.Contains(got, "lvcreate --snapshot --name web.c1 --size 8M --addtag "+tag+" vg/web") ||
+		!strings.Contains(got, "lvcreate --snapshot --name data.c1 --size 8M --addtag "+tag+" vg2/data") {
+		t.Errorf("LVM ran %s", got)
+	}
+	rec, err := store.Get("web", "c1")
+	if err != nil || rec.Phase != checkpoint.Ready || !rec.Memory || len(rec.Disks) != 2 {
+		t.Fatalf("record %+v %v", rec, err)
+	}
+	snap := fx.entry(t, "vg/web/web.c1")
+	if CheckpointOf(snap) != "web/c1" {
+		t.Errorf("CheckpointOf %q", CheckpointOf(snap))
+	}
+	if err := fx.ops.Remove(t.Context(), snap); Errno(err) != syscall.EBUSY {
+		t.Errorf("rmdir of a checkpoint's snapshot: %v, want EBUSY", err)
+	}
+	if err := fx.ops.Checkpoint(t.Context(), "web", "c1"); Errno(err) != syscall.EEXIST {
+		t.Errorf("a second checkpoint of the name: %v, want EEXIST", err)
+	}
+}
+
+// A failure at any step undoes the steps before it: no snapshot, no
+// record, the domain running.
+func TestCheckpointUndo(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		break_ func(fx *fixture, x *fakeXen)
+		errno  syscall.Errno
+	}{
+		{"save fails", func(_ *fixture, x *fakeXen) { x.failSave = true }, syscall.EIO},
+		{"second snapshot fails", func(fx *fixture, _ *fakeXen) {
+			fx.lvm.Mu.Lock()
+			fx.lvm.VG("vg2").Free = 0
+			fx.lvm.Mu.Unlock()
+		}, syscall.ENOSPC},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx, x, store := xenFixture(t, true)
+			before := strings.Join(fx.lvm.Names("vg"), " ") + "|" + strings.Join(fx.lvm.Names("vg2"), " ")
+			tc.break_(fx, x)
+			if err := fx.ops.Checkpoint(t.Context(), "web", "c1"); Errno(err) != tc.errno {
+				t.Fatalf("errno %v (%v), want %v", Errno(err), err, tc.errno)
+			}
+			if after := strings.Join(fx.lvm.Names("vg"), " ") + "|" + strings.Join(fx.lvm.Names("vg2"), " "); after != before {
+				t.Errorf("LVs %s, before %s", after, before)
+			}
+			if recs, _ := store.List(); len(recs) != 0 {
+				t.Errorf("records left: %v", recs)
+			}
+			if x.dom.State != "running" {
+				t.Errorf("domain %s after the undo", x.dom.State)
+			}
+		})
+	}
+}
+
+// A disk that is no LV of the tree: EPERM, nothing run.
+func TestCheckpointDiskNotLV(t *testing.T) {
+	fx, x, _ := xenFixture(t, true)
+	x.dom.Devices = [][2]int{{254, 1}, {7, 0}}
+	if err := fx.ops.Checkpoint(t.Context(), "web", "c1"); Errno(err) != syscall.EPERM {
+		t.Errorf("errno %v (%v), want EPERM", Errno(err), err)
+	}
+	x.dom.Devices, x.dom.Disks = [][2]int{{254, 1}}, 2 // a disk with no device of dom0
+	if err := fx.ops.Checkpoint(t.Context(), "web", "c1"); Errno(err) != syscall.EPERM {
+		t.Errorf("errno %v (%v), want EPERM", Errno(err), err)
+	}
+	if len(x.calls) != 0 || fx.calls() != "" {
+		t.Errorf("ran xl %v, LVM %s", x.calls, fx.calls())
+	}
+	if err := fx.ops.Checkpoint(t.Context(), "nosuch", "c1"); Errno(err) != syscall.ENOENT {
+		t.Errorf("checkpoint of no domain: %v, want ENOENT", err)
+	}
+}
+
+// Revert: destroy, merge every snapshot, restore from memory; the
+// checkpoint is reverting until the merged snapshots are gone, then Reap
+// forgets it. Without memory the domain stays shut down.
+func TestRevert(t *testing.T) {
+	for _, memory := range []bool{true, false} {
+		t.Run(fmt.Sprintf("memory %v", memory), func(t *testing.T) {
+			fx, x, store := xenFixture(t, memory)
+			if err := fx.ops.Checkpoint(t.Context(), "web", "c1"); err != nil {
+				t.Fatal(err)
+			}
+			x.calls = nil
+			if err := fx.ops.CheckpointControl(t.Context(), "web", "c1", []byte("revert\n")); err != nil {
+				t.Fatal(err)
+			}
+			want := "xl destroy web"
+			if memory {
+				want += "; xl restore"
+			}
+			if got := strings.Join(x.calls, "; "); got != want {
+				t.Errorf("xl ran %q, want %q", got, want)
+			}
+			if got := fx.calls(); !strings.Contains(got, "lvconvert --merge --background vg/web.c1") || !strings.Contains(got, "lvconvert --merge --background vg2/data.c1") {
+				t.Errorf("LVM ran %s", got)
+			}
+			if rec, _ := store.Get("web", "c1"); rec.Phase != checkpoint.Reverting {
+				t.Errorf("phase %q", rec.Phase)
+			}
+			if err := fx.ops.RemoveCheckpoint(t.Context(), "web", "c1"); Errno(err) != syscall.EBUSY {
+				t.Errorf("rmdir of a reverting checkpoint: %v", err)
+			}
+			// LVM ends the merges: the snapshots go.
+			fx.lvm.Mu.Lock()
+			for _, name := range []string{"web.c1", "data.c1"} {
+				lv := fx.lvm.Find("vg", name)
+				if lv == nil {
+					lv = fx.lvm.Find("vg2", name)
+				}
+				lv.Name = "gone-" + name
+				lv.Origin = ""
+				lv.Attr = lvmtest.MustAttr("-wi-a-----")
+			}
+			fx.lvm.Mu.Unlock()
+			if _, err := fx.store.Refresh(true); err != nil {
+				t.Fatal(err)
+			}
+			fx.ops.Reap()
+			if _, err := store.Get("web", "c1"); err == nil {
+				t.Error("the checkpoint is still there after its merges")
+			}
+		})
+	}
+}
+
+// rmdir of a checkpoint removes its snapshots and its record.
+func TestRemoveCheckpoint(t *testing.T) {
+	fx, _, store := xenFixture(t, true)
+	if err := fx.ops.Checkpoint(t.Context(), "web", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.ops.RemoveCheckpoint(t.Context(), "web", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if fx.lvm.Find("vg", "web.c1") != nil || fx.lvm.Find("vg2", "data.c1") != nil {
+		t.Error("snapshots left")
+	}
+	if _, err := store.Get("web", "c1"); err == nil {
+		t.Error("record left")
+	}
+}
