@@ -96,5 +96,8 @@ func (f *FS) rootFiles() []fuse.DirEntry {
 	if f.metrics != nil {
 		files = append(files, fuse.DirEntry{Name: "metrics", Mode: syscall.S_IFREG, Ino: ino("root", "metrics")})
 	}
+	if f.xen != nil && f.checkpoints != nil {
+		files = append(files, fuse.DirEntry{Name: "xen", Mode: syscall.S_IFDIR, Ino: ino("xen")})
+	}
 	return files
 }

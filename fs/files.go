@@ -137,12 +137,15 @@ func (f *FS) lvRenderer(uuid, name string) renderFunc {
 	}
 }
 
-// ctlFile is a snapshot's write-only control file: each write is one
-// command, applied when the write arrives.
+// ctlFile is a write-only control file (a snapshot's, a checkpoint's):
+// each write is one command, which apply carries out when the write
+// arrives; where names the file's directory for the audit line.
 type ctlFile struct {
 	gofs.Inode
-	fs   *FS
-	uuid string
+	fs    *FS
+	where func() string
+	alive func() error // ENOENT's error once the directory is gone
+	apply func(ctx context.Context, data []byte) error
 }
 
 var (
@@ -156,7 +159,22 @@ func (f *FS) ctlInode(ctx context.Context, parent *gofs.Inode, e *model.LVEntry,
 	f.ctlAttr(&out.Attr, n)
 	// Its attributes never change.
 	out.SetAttrTimeout(infoAttrTimeout)
-	return parent.NewInode(ctx, &ctlFile{fs: f, uuid: e.LV.UUID}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: n})
+	uuid := e.LV.UUID
+	where := func() string {
+		if e, err := f.store.Lookup(uuid); err == nil {
+			return e.String()
+		}
+		return uuid
+	}
+	apply := func(ctx context.Context, data []byte) error {
+		e, err := f.store.Lookup(uuid)
+		if err != nil {
+			return err
+		}
+		return f.ops.Control(ctx, e, data)
+	}
+	alive := func() error { _, err := f.store.Lookup(uuid); return err }
+	return parent.NewInode(ctx, &ctlFile{fs: f, where: where, alive: alive, apply: apply}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: n})
 }
 
 func (f *FS) ctlAttr(a *fuse.Attr, n uint64) {
@@ -169,7 +187,7 @@ func (f *FS) ctlAttr(a *fuse.Attr, n uint64) {
 }
 
 func (n *ctlFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if _, err := n.fs.store.Lookup(n.uuid); err != nil {
+	if err := n.alive(); err != nil {
 		return toErrno(err)
 	}
 	n.fs.ctlAttr(&out.Attr, n.StableAttr().Ino)
@@ -206,17 +224,9 @@ var _ = (gofs.FileWriter)((*ctlHandle)(nil))
 func (h *ctlHandle) Write(ctx context.Context, data []byte, _ int64) (uint32, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	f := h.node.fs
-	where := h.node.uuid
-	if e, err := f.store.Lookup(h.node.uuid); err == nil {
-		where = e.String()
-	}
-	errno := f.change(ctx, "ctl", where+": "+string(trimNewline(data)), func(lctx context.Context) error {
-		e, err := f.store.Lookup(h.node.uuid)
-		if err != nil {
-			return err
-		}
-		return f.ops.Control(lctx, e, data)
+	path := h.node.where() + ": " + string(trimNewline(data))
+	errno := h.node.fs.change(ctx, "ctl", path, func(lctx context.Context) error {
+		return h.node.apply(lctx, data)
 	})
 	if errno != 0 {
 		return 0, errno

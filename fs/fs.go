@@ -22,6 +22,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/moby/sys/mountinfo"
 
+	"github.com/snapfs/snapfs/checkpoint"
 	"github.com/snapfs/snapfs/events"
 	"github.com/snapfs/snapfs/internal/logonce"
 	"github.com/snapfs/snapfs/model"
@@ -62,6 +63,9 @@ type Parts struct {
 	// MOUNT/metrics.
 	Events  *events.Broker
 	Metrics func() ([]byte, error)
+	// Xen and Checkpoints, when set, are MOUNT/xen.
+	Xen         XenDomains
+	Checkpoints *checkpoint.Store
 }
 
 // FS is the snapfs tree: the parts its nodes use, and the root node.
@@ -76,8 +80,11 @@ type FS struct {
 	extras  model.Extras
 	events  *events.Broker
 	metrics func() ([]byte, error)
-	warn    *logonce.Logger
-	root    *rootNode
+	xen     XenDomains
+	// checkpoints are the Xen checkpoints' records, for MOUNT/xen.
+	checkpoints *checkpoint.Store
+	warn        *logonce.Logger
+	root        *rootNode
 
 	toldSize   sync.Map     // status file inode → the size the kernel was told last
 	imageReads atomic.Int64 // image reads that reached snapfs (none with kernel passthrough)
@@ -92,7 +99,7 @@ func New(p Parts, opts Options) *FS {
 	f := &FS{
 		opts: opts, store: p.Store, ops: p.Ops, mounts: p.Mounts, dm: p.DM,
 		sizeDM: model.NewStatusCache(p.DM, model.SizeStatusAge), domains: p.Domains, extras: p.Extras,
-		events: p.Events, metrics: p.Metrics,
+		events: p.Events, metrics: p.Metrics, xen: p.Xen, checkpoints: p.Checkpoints,
 		warn: logonce.New(opts.Logger),
 	}
 	f.root = &rootNode{fs: f}

@@ -119,6 +119,8 @@ func (n *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 		return n.fs.eventsInode(ctx, &n.Inode, out), 0
 	case name == "metrics" && n.fs.metrics != nil:
 		return n.fs.metricsInode(ctx, &n.Inode, out), 0
+	case name == "xen" && n.fs.xen != nil && n.fs.checkpoints != nil:
+		return n.fs.xenInode(ctx, &n.Inode, out), 0
 	}
 	v := t.VG(name)
 	if v == nil {

@@ -113,6 +113,8 @@ func (s *Scheduler) Tick(ctx context.Context) {
 		return
 	}
 	s.expire(ctx, now, tree)
+	// Checkpoints whose revert has ended go.
+	s.ops.Reap()
 	if s.opts.PruneForSpace && s.opts.MinFree != nil {
 		s.pruneForSpace(ctx, tree)
 	}
@@ -163,10 +165,18 @@ func (s *Scheduler) scheduled(ctx context.Context, now time.Time, o *model.LVEnt
 // expire removes every snapshot past its expiry time, hand-made ones too;
 // held ones stay, and so do those in use, tried again next tick.
 func (s *Scheduler) expire(ctx context.Context, now time.Time, tree *model.Tree) {
+	checkpoints := map[string]bool{} // each expired checkpoint once
 	for _, v := range tree.VGs {
 		for _, e := range allSnapshots(v) {
 			held, _, expires := retention.ParseTags(e.LV.Tags)
 			if held || expires.IsZero() || !retention.Expired(expires, now) || s.inUse(e) {
+				continue
+			}
+			if c := ops.CheckpointOf(e); c != "" {
+				if !checkpoints[c] {
+					checkpoints[c] = true
+					s.ops.ExpireCheckpointOf(ctx, e)
+				}
 				continue
 			}
 			_ = s.ops.RemoveFor(ctx, e, events.Expired, "expiry")

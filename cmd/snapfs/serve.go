@@ -12,6 +12,7 @@ import (
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 
+	"github.com/snapfs/snapfs/checkpoint"
 	"github.com/snapfs/snapfs/events"
 	"github.com/snapfs/snapfs/fs"
 	"github.com/snapfs/snapfs/guard"
@@ -166,8 +167,11 @@ func buildTree(cfg Config, b *backends, adminGID int, mountpoint string, log *sl
 		domains fs.Domains
 		x       quiesce.Xen
 	)
+	var ckpts *checkpoint.Store
 	if b.xen != nil {
 		domains, opsOpts.Domains, x = b.xen, b.xen, b.xen
+		ckpts = checkpoint.New(cfg.CheckpointDir)
+		opsOpts.Xen, opsOpts.Checkpoints, opsOpts.CheckpointMemory = checkpointXen{b.xen.c}, ckpts, cfg.CheckpointMemory
 	}
 	holder := quiesce.New(x, quiesce.Options{Logger: log})
 	if x != nil {
@@ -193,6 +197,9 @@ func buildTree(cfg Config, b *backends, adminGID int, mountpoint string, log *sl
 	w := watch.New(store, dm, operations, watchOptions(cfg, opsOpts.Events, log))
 	fsParts := fs.Parts{Store: store, Ops: operations, Mounts: mounts, DM: dm, Domains: domains,
 		Extras: w.Extras(), Metrics: metricsFile(store, dm, w, broker, b.runner)}
+	if b.xen != nil {
+		fsParts.Xen, fsParts.Checkpoints = checkpointXen{b.xen.c}, ckpts
+	}
 	if broker != nil {
 		fsParts.Events = broker
 	}
@@ -202,6 +209,9 @@ func buildTree(cfg Config, b *backends, adminGID int, mountpoint string, log *sl
 	}
 	// Merges a killed snapfs left without LVM's poller finish.
 	operations.ResumeMerges(context.Background())
+	// Checkpoints and reverts a killed snapfs left half-done are undone or
+	// carried on.
+	operations.RecoverCheckpoints(context.Background())
 	sched := schedule.New(store, operations, scheduleOptions(cfg, dm, log))
 	return &parts{tree: tree, watch: w, schedule: sched}, nil
 }

@@ -91,3 +91,74 @@ func (x xenBackend) Domain(ctx context.Context, name string) (model.Domain, bool
 	}
 	return model.Domain{}, false, nil
 }
+
+// checkpointXen is Xen for checkpoints (ops.Xen) and for MOUNT/xen
+// (fs.XenDomains): domains with their disks, save, restore, destroy.
+type checkpointXen struct{ c *xen.Client }
+
+var (
+	_ ops.Xen       = checkpointXen{}
+	_ fs.XenDomains = checkpointXen{}
+)
+
+// toXenDomain is d as checkpoints need it: its disks' device numbers and
+// how many disks it has (xen.Client.Disks counts the ones without a device
+// of dom0 too).
+func (x checkpointXen) toXenDomain(ctx context.Context, d xen.Domain) ops.XenDomain {
+	out := ops.XenDomain{Domain: model.Domain{Name: d.Name, ID: d.ID, State: d.State}}
+	devs, total, err := x.c.Disks(ctx, d.Name)
+	if err != nil {
+		devs, total = d.Disks, len(d.Disks)
+	}
+	for _, dev := range devs {
+		out.Devices = append(out.Devices, [2]int{dev.Major, dev.Minor})
+	}
+	out.Disks = total
+	return out
+}
+
+func (x checkpointXen) List(ctx context.Context) ([]ops.XenDomain, error) {
+	doms, err := x.c.Domains(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []ops.XenDomain
+	for _, d := range doms {
+		if d.ID == 0 || d.Name == "Domain-0" {
+			continue
+		}
+		out = append(out, ops.XenDomain{Domain: model.Domain{Name: d.Name, ID: d.ID, State: d.State}, Devices: devices(d.Disks), Disks: len(d.Disks)})
+	}
+	return out, nil
+}
+
+func devices(ds []xen.Device) [][2]int {
+	var out [][2]int
+	for _, d := range ds {
+		out = append(out, [2]int{d.Major, d.Minor})
+	}
+	return out
+}
+
+func (x checkpointXen) Domain(ctx context.Context, name string) (ops.XenDomain, bool, error) {
+	doms, err := x.c.Fresh(ctx)
+	if err != nil {
+		return ops.XenDomain{}, false, err
+	}
+	for _, d := range doms {
+		if d.Name == name {
+			return x.toXenDomain(ctx, d), true, nil
+		}
+	}
+	return ops.XenDomain{}, false, nil
+}
+
+func (x checkpointXen) Save(ctx context.Context, name, file string) error {
+	return x.c.Save(ctx, name, file)
+}
+func (x checkpointXen) Restore(ctx context.Context, file string) error {
+	return x.c.Restore(ctx, file, false)
+}
+func (x checkpointXen) Destroy(ctx context.Context, name string) error { return x.c.Destroy(ctx, name) }
+func (x checkpointXen) Pause(ctx context.Context, name string) error   { return x.c.Pause(ctx, name) }
+func (x checkpointXen) Unpause(ctx context.Context, name string) error { return x.c.Unpause(ctx, name) }
