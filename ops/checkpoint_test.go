@@ -72,7 +72,9 @@ func xenFixture(t *testing.T, memory bool) (*fixture, *fakeXen, *checkpoint.Stor
 	x := &fakeXen{exists: true, dom: XenDomain{Domain: model.Domain{Name: "web", ID: 3, State: "running"},
 		Devices: [][2]int{{254, 1}, {254, 3}}, Disks: 2}}
 	store := checkpoint.New(t.TempDir())
-	fx := newFixture(t, Options{Xen: x, Checkpoints: store, CheckpointMemory: memory, SnapshotSize: lvm.SizeSpec{Size: "8M"}})
+	dm := &lvmtest.DM{}
+	fx := newFixture(t, Options{Xen: x, Checkpoints: store, CheckpointMemory: memory, SnapshotSize: lvm.SizeSpec{Size: "8M"}, DM: dm})
+	dm.LVM, fx.dm = fx.lvm, dm
 	fx.lvm.Mu.Lock()
 	fx.lvm.Find("vg", "web").KernelMajor, fx.lvm.Find("vg", "web").KernelMinor = 254, 1
 	fx.lvm.Find("vg2", "data").KernelMajor, fx.lvm.Find("vg2", "data").KernelMinor = 254, 3
@@ -235,5 +237,84 @@ func TestRemoveCheckpoint(t *testing.T) {
 	}
 	if _, err := store.Get("web", "c1"); err == nil {
 		t.Error("record left")
+	}
+}
+
+// Bad input is refused before anything runs: no xl command, no LVM
+// change, no record, the domain running.
+func TestCheckpointBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		why, domain, name string
+		want              syscall.Errno
+	}{
+		{"ORIGIN.NAME past 127 characters", "web", strings.Repeat("c", 124), syscall.EINVAL},
+		{"a character LVM refuses", "web", "a b", syscall.EINVAL},
+		{"a reserved suffix", "web", "x_mlog", syscall.EINVAL},
+		{"a name beginning with a hyphen", "web", "-c", syscall.EINVAL},
+		{"a domain xl does not know", "nosuch", "c1", syscall.ENOENT},
+	} {
+		t.Run(tc.why, func(t *testing.T) {
+			fx, x, store := xenFixture(t, true)
+			before := fx.lvm.Names("vg")
+			err := fx.ops.Checkpoint(t.Context(), tc.domain, tc.name)
+			if Errno(err) != tc.want {
+				t.Fatalf("checkpoint %s/%q: %v, want %v", tc.domain, tc.name, err, tc.want)
+			}
+			if len(x.calls) != 0 || x.dom.State != "running" {
+				t.Errorf("xl ran %q, domain %s", x.calls, x.dom.State)
+			}
+			if got := fx.lvm.Names("vg"); strings.Join(got, " ") != strings.Join(before, " ") {
+				t.Errorf("LVs %v, were %v", got, before)
+			}
+			if recs, _ := store.List(); len(recs) != 0 {
+				t.Errorf("records left: %v", recs)
+			}
+		})
+	}
+}
+
+// revert is EBUSY, with the domain left running and every snapshot in
+// place, when a snapshot is invalid or something besides the domain holds
+// an origin open; an unknown ctl word is EINVAL.
+func TestRevertRefused(t *testing.T) {
+	for _, tc := range []struct {
+		why  string
+		ctl  string
+		set  func(dm *lvmtest.DM)
+		want syscall.Errno
+	}{
+		{"an invalid snapshot", "revert\n", func(dm *lvmtest.DM) {
+			dm.Set(lvm.DMName("vg2", "data.c1"), lvm.Target{Type: "snapshot", Params: "Invalid"})
+		}, syscall.EBUSY},
+		{"an origin open twice", "revert\n", func(dm *lvmtest.DM) {
+			dm.SetStatus(&lvm.DeviceStatus{Name: lvm.DMName("vg", "web"), Major: 254, Minor: 1, OpenCount: 2, Live: true})
+		}, syscall.EBUSY},
+		{"an unknown word", "rewind\n", func(*lvmtest.DM) {}, syscall.EINVAL},
+	} {
+		t.Run(tc.why, func(t *testing.T) {
+			fx, x, store := xenFixture(t, true)
+			if err := fx.ops.Checkpoint(t.Context(), "web", "c1"); err != nil {
+				t.Fatal(err)
+			}
+			tc.set(fx.dm)
+			x.calls = nil
+			lvmCalls := fx.calls()
+			err := fx.ops.CheckpointControl(t.Context(), "web", "c1", []byte(tc.ctl))
+			if Errno(err) != tc.want {
+				t.Fatalf("%q: %v, want %v", tc.ctl, err, tc.want)
+			}
+			if len(x.calls) != 0 || !x.exists || x.dom.State != "running" {
+				t.Errorf("xl ran %q; domain exists %v, %s", x.calls, x.exists, x.dom.State)
+			}
+			if got := fx.calls(); got != lvmCalls {
+				t.Errorf("LVM ran more: %s", strings.TrimPrefix(got, lvmCalls))
+			}
+			if fx.lvm.Find("vg", "web.c1") == nil || fx.lvm.Find("vg2", "data.c1") == nil {
+				t.Error("a snapshot of the checkpoint is gone")
+			}
+			if rec, err := store.Get("web", "c1"); err != nil || rec.Phase != checkpoint.Ready {
+				t.Errorf("record %+v %v", rec, err)
+			}
+		})
 	}
 }

@@ -68,6 +68,7 @@ type fixture struct {
 	ops   *Ops
 	ev    *trail
 	logs  *bytes.Buffer
+	dm    *lvmtest.DM // set by xenFixture
 }
 
 func newFixture(t *testing.T, opts Options) *fixture {
