@@ -226,6 +226,10 @@ func (o *Ops) Revert(ctx context.Context, domain, name string) error {
 	if x == nil || store == nil {
 		return fmt.Errorf("checkpoints need Xen: %w", ErrNotAllowed)
 	}
+	if !o.beginRevert(domain, name) {
+		return fmt.Errorf("checkpoint %s/%s is reverting: %w", domain, name, lvm.ErrInUse)
+	}
+	defer o.endRevert(domain, name)
 	rec, err := store.Get(domain, name)
 	if err != nil {
 		return fmt.Errorf("checkpoint %s/%s: %v: %w", domain, name, err, model.ErrGone)
@@ -339,8 +343,35 @@ func (o *Ops) CheckpointControl(ctx context.Context, domain, name string, data [
 	return nil
 }
 
+// beginRevert marks checkpoint name of domain as being reverted here, so
+// that Reap keeps its record and memory image until the revert has
+// restored the domain: small merges end before xl restore reads the image.
+// False when a revert of it is under way already.
+func (o *Ops) beginRevert(domain, name string) bool {
+	o.revertsMu.Lock()
+	defer o.revertsMu.Unlock()
+	key := domain + "/" + name
+	if o.reverts[key] {
+		return false
+	}
+	o.reverts[key] = true
+	return true
+}
+
+func (o *Ops) endRevert(domain, name string) {
+	o.revertsMu.Lock()
+	defer o.revertsMu.Unlock()
+	delete(o.reverts, domain+"/"+name)
+}
+
+func (o *Ops) reverting(domain, name string) bool {
+	o.revertsMu.Lock()
+	defer o.revertsMu.Unlock()
+	return o.reverts[domain+"/"+name]
+}
+
 // Reap forgets the checkpoints whose revert has ended (LVM removed every
-// merged snapshot), with their memory images.
+// merged snapshot, and the domain was restored), with their memory images.
 func (o *Ops) Reap() {
 	store := o.opts.Checkpoints
 	if store == nil {
@@ -348,7 +379,7 @@ func (o *Ops) Reap() {
 	}
 	recs, _ := store.List()
 	for _, rec := range recs {
-		if rec.Phase != checkpoint.Reverting {
+		if rec.Phase != checkpoint.Reverting || o.reverting(rec.Domain, rec.Name) {
 			continue
 		}
 		if snaps, err := o.checkpointSnapshots(rec); err == nil && len(snaps) == 0 {
@@ -398,6 +429,9 @@ func (o *Ops) RecoverCheckpoints(ctx context.Context) {
 			}
 		case checkpoint.Reverting:
 			o.log.Warn("carrying on a revert an earlier snapfs left", "checkpoint", what)
+			if !o.beginRevert(rec.Domain, rec.Name) {
+				continue
+			}
 			snaps, _ := o.checkpointSnapshots(rec)
 			for _, s := range snaps {
 				if !s.IsMerging() {
@@ -411,6 +445,7 @@ func (o *Ops) RecoverCheckpoints(ctx context.Context) {
 					o.log.Error("carrying on a revert: restoring the domain", "domain", rec.Domain, "err", err)
 				}
 			}
+			o.endRevert(rec.Domain, rec.Name)
 		}
 	}
 }

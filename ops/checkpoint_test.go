@@ -21,6 +21,8 @@ type fakeXen struct {
 	exists   bool
 	calls    []string
 	failSave bool
+	// beforeRestore runs as xl restore starts, before it reads the image.
+	beforeRestore func()
 }
 
 func (x *fakeXen) Domain(_ context.Context, name string) (XenDomain, bool, error) {
@@ -43,6 +45,12 @@ func (x *fakeXen) Save(_ context.Context, name, file string) error {
 
 func (x *fakeXen) Restore(_ context.Context, file string) error {
 	x.call("xl restore")
+	if x.beforeRestore != nil {
+		x.beforeRestore()
+	}
+	if _, err := os.Stat(file); err != nil {
+		return fmt.Errorf("xl restore: Can't open restore file: %w", err)
+	}
 	x.exists, x.dom.State = true, "running"
 	return nil
 }
@@ -200,21 +208,7 @@ func TestRevert(t *testing.T) {
 			if err := fx.ops.RemoveCheckpoint(t.Context(), "web", "c1"); Errno(err) != syscall.EBUSY {
 				t.Errorf("rmdir of a reverting checkpoint: %v", err)
 			}
-			// LVM ends the merges: the snapshots go.
-			fx.lvm.Mu.Lock()
-			for _, name := range []string{"web.c1", "data.c1"} {
-				lv := fx.lvm.Find("vg", name)
-				if lv == nil {
-					lv = fx.lvm.Find("vg2", name)
-				}
-				lv.Name = "gone-" + name
-				lv.Origin = ""
-				lv.Attr = lvmtest.MustAttr("-wi-a-----")
-			}
-			fx.lvm.Mu.Unlock()
-			if _, err := fx.store.Refresh(true); err != nil {
-				t.Fatal(err)
-			}
+			mergesEnd(t, fx, "web.c1", "data.c1")
 			fx.ops.Reap()
 			if _, err := store.Get("web", "c1"); err == nil {
 				t.Error("the checkpoint is still there after its merges")
@@ -316,5 +310,51 @@ func TestRevertRefused(t *testing.T) {
 				t.Errorf("record %+v %v", rec, err)
 			}
 		})
+	}
+}
+
+// Small merges can end before xl restore reads the memory image: Reap,
+// run then (by the schedule, after a refresh), must keep the record and
+// the image of a revert still under way, and forget them after it.
+func TestReapDuringRevert(t *testing.T) {
+	fx, x, store := xenFixture(t, true)
+	if err := fx.ops.Checkpoint(t.Context(), "web", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	x.beforeRestore = func() {
+		mergesEnd(t, fx, "web.c1", "data.c1")
+		fx.ops.Reap()
+	}
+	if err := fx.ops.CheckpointControl(t.Context(), "web", "c1", []byte("revert\n")); err != nil {
+		t.Fatalf("revert with merges that ended before the restore: %v", err)
+	}
+	if x.dom.State != "running" || !x.exists {
+		t.Errorf("domain exists %v, %s", x.exists, x.dom.State)
+	}
+	fx.ops.Reap()
+	if _, err := store.Get("web", "c1"); err == nil {
+		t.Error("the checkpoint is still there after its revert")
+	}
+	if err := fx.ops.Revert(t.Context(), "web", "c1"); Errno(err) != syscall.ENOENT {
+		t.Errorf("a second revert: %v, want ENOENT", err)
+	}
+}
+
+// mergesEnd does what LVM does when the merges of snapshots end: they go.
+func mergesEnd(t *testing.T, fx *fixture, names ...string) {
+	t.Helper()
+	fx.lvm.Mu.Lock()
+	for _, name := range names {
+		lv := fx.lvm.Find("vg", name)
+		if lv == nil {
+			lv = fx.lvm.Find("vg2", name)
+		}
+		lv.Name = "gone-" + name
+		lv.Origin = ""
+		lv.Attr = lvmtest.MustAttr("-wi-a-----")
+	}
+	fx.lvm.Mu.Unlock()
+	if _, err := fx.store.Refresh(true); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -108,6 +108,9 @@ type Ops struct {
 	locks   map[string]*sync.Mutex
 
 	expected expectations // the changes snapfs is making, for their events
+
+	revertsMu sync.Mutex      // guards reverts
+	reverts   map[string]bool // "DOMAIN/NAME" of the reverts under way here, which Reap leaves alone
 }
 
 // New returns the operations on l, keeping store's model current.
@@ -119,6 +122,7 @@ func New(l LVM, store *state.Store, opts Options) *Ops {
 		opts.Now = time.Now
 	}
 	return &Ops{opts: opts, lvm: l, store: store, log: opts.Logger, locks: map[string]*sync.Mutex{},
+		reverts:  map[string]bool{},
 		expected: expectations{m: map[string]expectation{}, now: opts.Now, sink: opts.Events}}
 }
 
