@@ -16,34 +16,8 @@ import (
 // the `dmsetup status` taken at the same moment, served as device-mapper.
 func recorded(t *testing.T, name string) (*lvm.Report, *lvmtest.DM, map[string]map[string]string) {
 	t.Helper()
-	dir := filepath.Join("..", "testdata", "lvm", "report")
-	f, err := os.Open(filepath.Join(dir, name+".json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := lvm.ParseReport(f)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	dm := &lvmtest.DM{Tables: map[string][]lvm.Target{}}
-	status, err := os.ReadFile(filepath.Join(dir, name+".dmsetup"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(status)), "\n") {
-		dev, rest, _ := strings.Cut(line, ": ")
-		fields := strings.SplitN(rest, " ", 4)
-		if len(fields) < 3 {
-			t.Fatalf("dmsetup line %q", line)
-		}
-		params := ""
-		if len(fields) == 4 {
-			params = strings.TrimSpace(fields[3])
-		}
-		dm.Tables[dev] = append(dm.Tables[dev], lvm.Target{Type: fields[2], Params: params})
-	}
-	return r, dm, recordedLVs(t, filepath.Join(dir, name+".lvs"))
+	r, dm := lvmtest.Recorded(t, name)
+	return r, dm, recordedLVs(t, filepath.Join(lvmtest.RecordedDir, name+".lvs"))
 }
 
 // recordedLVs reads `lvs --nameprefixes` output: the fields of each LV by
