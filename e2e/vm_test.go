@@ -36,6 +36,23 @@ type guestRun struct {
 // with e2e/vm/run and runs the guest tests in it, logging what they print.
 func runGuestTests(t *testing.T, g guestRun) {
 	t.Helper()
+	b := buildGuestTests(t, g.tags)
+	if err := startGuestVM(t, b, g, "").wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// guestBuild is what the VMs run: the daemon and the guest test binary.
+type guestBuild struct {
+	repo      string // the checkout
+	snapfs    string // the daemon under test
+	guestTest string // the guest tests, built with their tags
+}
+
+// buildGuestTests builds snapfs, the guest tests with the build tags and
+// the man pages (for make install in the VM) into .build of the checkout.
+func buildGuestTests(t *testing.T, tags string) guestBuild {
+	t.Helper()
 	repo, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
@@ -43,37 +60,57 @@ func runGuestTests(t *testing.T, g guestRun) {
 	if _, err := os.Stat(filepath.Join(repo, "cmd", "snapfs")); err != nil {
 		t.Fatalf("./cmd/snapfs does not exist yet, so there is no daemon to test: %v", err)
 	}
-
-	name := strings.ReplaceAll(g.tags, ",", "-")
-	bin := filepath.Join(repo, ".build", "snapfs")
-	guestTest := filepath.Join(repo, ".build", name+".test")
-	goTool(t, repo, "build", "-o", bin, "./cmd/snapfs")
-	goTool(t, repo, "test", "-c", "-tags", g.tags, "-o", guestTest, "./e2e/guest")
-	// The man pages, next to the binary, for make install in the VM.
+	b := guestBuild{
+		repo:      repo,
+		snapfs:    filepath.Join(repo, ".build", "snapfs"),
+		guestTest: filepath.Join(repo, ".build", strings.ReplaceAll(tags, ",", "-")+".test"),
+	}
+	goTool(t, repo, "build", "-o", b.snapfs, "./cmd/snapfs")
+	goTool(t, repo, "test", "-c", "-tags", tags, "-o", b.guestTest, "./e2e/guest")
 	if out, err := exec.Command("make", "-C", repo, "man", "OUT=.build").CombinedOutput(); err != nil {
 		t.Fatalf("make man OUT=.build: %v\n%s", err, out)
 	}
+	return b
+}
 
+// guestVM is one running e2e/vm/run with the guest tests in it.
+type guestVM struct {
+	name   string // prefixes its lines in the log; empty for the only VM
+	cmd    *exec.Cmd
+	ctx    context.Context
+	cancel context.CancelFunc
+	// Set by the goroutine that logs the VM's output, read after done.
+	passed, failed bool
+	readErr        error
+	done           chan struct{}
+}
+
+// startGuestVM boots a VM that runs the guest tests of b as g says, and logs
+// what it prints, each line prefixed with name and a colon unless name is
+// empty. Call wait before the test ends.
+func startGuestVM(t *testing.T, b guestBuild, g guestRun, name string) *guestVM {
+	t.Helper()
 	// The VM gets ten minutes more than the tests, to boot and stop.
 	args := append([]string{
 		"--timeout", fmt.Sprint(int((g.timeout + 10*time.Minute).Seconds())),
-		"--env", "SNAPFS_BIN=" + bin,
+		"--env", "SNAPFS_BIN=" + b.snapfs,
 	}, g.vmArgs...)
-	args = append(args, "--", guestTest, "-test.v", "-test.timeout", g.timeout.String())
+	args = append(args, "--", b.guestTest, "-test.v", "-test.timeout", g.timeout.String())
 	if g.pattern != "" {
 		args = append(args, "-test.run", g.pattern)
 	}
-	ctx := context.Background()
+	vm := &guestVM{name: name, done: make(chan struct{})}
 	if deadline, ok := t.Deadline(); ok {
 		// Leave time to stop the VM and report before go test's own
 		// timeout panics.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-time.Minute))
-		defer cancel()
+		vm.ctx, vm.cancel = context.WithDeadline(context.Background(), deadline.Add(-time.Minute))
+	} else {
+		vm.ctx, vm.cancel = context.WithCancel(context.Background())
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(repo, "e2e", "vm", "run"), args...)
+	cmd := exec.CommandContext(vm.ctx, filepath.Join(b.repo, "e2e", "vm", "run"), args...)
+	vm.cmd = cmd
 	// Guest tests find their testdata where go test would run them.
-	cmd.Dir = filepath.Join(repo, "e2e", "guest")
+	cmd.Dir = filepath.Join(b.repo, "e2e", "guest")
 	// On cancel, stop e2e/vm/run and qemu alike: a SIGKILL of the script
 	// alone would leave qemu running.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -84,41 +121,60 @@ func runGuestTests(t *testing.T, g guestRun) {
 		t.Fatal(err)
 	}
 	cmd.Stderr = cmd.Stdout
-	t.Logf("running %s in %s", strings.Join(cmd.Args, " "), cmd.Dir)
+	prefix := ""
+	if name != "" {
+		prefix = name + ": "
+	}
+	t.Logf("%srunning %s in %s", prefix, strings.Join(cmd.Args, " "), cmd.Dir)
 	if err := cmd.Start(); err != nil {
+		vm.cancel()
 		t.Fatal(err)
 	}
-
-	var passed, failed bool
-	lines := bufio.NewScanner(stdout)
-	lines.Buffer(make([]byte, 64*1024), 1024*1024)
-	for lines.Scan() {
-		line := lines.Text()
-		t.Log(line)
-		switch {
-		case line == "PASS":
-			passed = true
-		case line == "FAIL" || strings.Contains(line, "--- FAIL"):
-			failed = true
+	go func() {
+		defer close(vm.done)
+		lines := bufio.NewScanner(stdout)
+		lines.Buffer(make([]byte, 64*1024), 1024*1024)
+		for lines.Scan() {
+			line := lines.Text()
+			t.Log(prefix + line)
+			switch {
+			case line == "PASS":
+				vm.passed = true
+			case line == "FAIL" || strings.Contains(line, "--- FAIL"):
+				vm.failed = true
+			}
 		}
+		vm.readErr = lines.Err()
+	}()
+	return vm
+}
+
+// wait waits for the VM to power off and returns why its guest tests did not
+// pass, or nil when they did.
+func (vm *guestVM) wait() error {
+	defer vm.cancel()
+	<-vm.done
+	err := vm.cmd.Wait()
+	who := "the guest tests"
+	if vm.name != "" {
+		who = vm.name + "'s guest tests"
 	}
-	if err := lines.Err(); err != nil {
-		t.Errorf("reading the VM's output: %v", err)
-	}
-	err = cmd.Wait()
 	var exit *exec.ExitError
 	switch {
-	case ctx.Err() != nil:
-		t.Fatalf("stopped the VM a minute before go test's -timeout: %v", ctx.Err())
+	case vm.ctx.Err() != nil:
+		return fmt.Errorf("stopped %s' VM a minute before go test's -timeout: %w", who, vm.ctx.Err())
 	case errors.As(err, &exit):
-		t.Fatalf("the guest tests failed: e2e/vm/run exited with %d (124: VM timed out, 125: VM failed)", exit.ExitCode())
+		return fmt.Errorf("%s failed: e2e/vm/run exited with %d (124: VM timed out, 125: VM failed)", who, exit.ExitCode())
 	case err != nil:
-		t.Fatal(err)
-	case failed:
-		t.Fatal("the guest tests report a failure, yet exited 0")
-	case !passed:
-		t.Fatal("the guest tests never printed PASS")
+		return fmt.Errorf("%s: %w", who, err)
+	case vm.readErr != nil:
+		return fmt.Errorf("reading the output of %s: %w", who, vm.readErr)
+	case vm.failed:
+		return fmt.Errorf("%s report a failure, yet exited 0", who)
+	case !vm.passed:
+		return fmt.Errorf("%s never printed PASS", who)
 	}
+	return nil
 }
 
 // requireVM skips the test when this machine cannot boot the VM, or fails it
