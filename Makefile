@@ -3,16 +3,19 @@
 # make install  the binary, the systemd unit, the man pages and, unless it
 #               exists, /etc/snapfs.toml; honours DESTDIR and PREFIX
 # make test     everything CI runs: lint, unit and FUSE tests with -race, and
-#               the end-to-end tests in a VM with real LVM (e2e.TestVM) and
-#               in dom0 of a real Xen host under qemu (e2e.TestXen)
+#               the end-to-end tests in a VM with real LVM (e2e.TestVM), in
+#               dom0 of a real Xen host under qemu (e2e.TestXen), and in two
+#               VMs sharing a VG through lvmlockd and sanlock (e2e.TestShared)
 # make unit     the tests that need no VM
-# make e2e      only the VM end-to-end tests (LVM and Xen), verbose
+# make e2e      only the VM end-to-end tests (LVM, Xen, shared VG), verbose
 # make lint     gofmt, go vet, staticcheck
 # make bench    the performance benchmark in a VM with real LVM: snapfs
 #               against LVM's commands with 1,000 LVs (BENCH_LVS, BENCH_ROUNDS)
 # make demo     a shell in a VM with real LVM and snapfs mounted on /mnt/snapfs
 # make record   re-record testdata/lvm from real LVM in the VM
 # make record-xen  re-record testdata/xen from real Xen in the VM
+# make record-shared  re-record testdata/lvm/errors/shared-* (LVM's lock
+#               failures) from the two VMs of e2e.TestShared
 # make clean    remove what the targets above made
 
 GO ?= go
@@ -27,7 +30,7 @@ MANDIR ?= $(PREFIX)/share/man
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
 
-.PHONY: build man install test unit e2e bench lint deps demo record record-xen clean
+.PHONY: build man install test unit e2e bench lint deps demo record record-xen record-shared clean
 
 # The binary and the man pages are files with their sources as
 # prerequisites, so that "make install" after "make" only copies.
@@ -66,7 +69,7 @@ unit:
 	$(GO) test -short ./...
 
 e2e: deps
-	$(GO) test -count=1 -timeout 60m -run '^Test(VM|Xen|Bench)$$' -v ./e2e
+	$(GO) test -count=1 -timeout 60m -run '^Test(VM|Xen|Shared|Bench)$$' -v ./e2e
 
 # Exits 1 when a target of the benchmark does not hold; see README.md,
 # Performance. CI runs a small version of it (e2e.TestBench).
@@ -82,9 +85,11 @@ lint: $(STATICCHECK)
 	$(GO) vet ./...
 	$(GO) vet -tags vmguest ./...
 	$(GO) vet -tags vmguest,xenguest ./...
+	$(GO) vet -tags vmguest,sharedguest ./...
 	$(STATICCHECK) ./...
 	$(STATICCHECK) -tags vmguest ./...
 	$(STATICCHECK) -tags vmguest,xenguest ./...
+	$(STATICCHECK) -tags vmguest,sharedguest ./...
 
 $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@latest
@@ -101,6 +106,10 @@ record: deps
 
 record-xen: deps
 	e2e/vm/run --xen --rw testdata -- bash testdata/record-xen.sh
+
+# The recordings are copied whether the test passes or not.
+record-shared: deps
+	SNAPFS_SHARED_RECORD=$(CURDIR)/testdata/lvm/errors $(GO) test -count=1 -timeout 30m -run '^TestShared$$' -v ./e2e
 
 clean:
 	rm -rf bin .build .cache

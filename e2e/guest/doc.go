@@ -3,7 +3,9 @@
 // and run by e2e.TestVM through e2e/vm/run; on the host they are never built
 // by a plain "go test ./...". xen_test.go, built with the tags vmguest and
 // xenguest, holds the scenarios that e2e.TestXen runs in a Xen dom0
-// (e2e/vm/run --xen).
+// (e2e/vm/run --xen). shared_test.go, built with the tags vmguest and
+// sharedguest, is the shared-VG scenario that e2e.TestShared runs in two VMs
+// at once, one half in each (SNAPFS_HOST_ID 1 or 2).
 //
 // Run them with "make e2e", or by hand:
 //
