@@ -112,6 +112,20 @@ func TestClassifyRecorded(t *testing.T) {
 		"merge-delayed-snapshot-open":   nil,
 		"merge-delayed-thin":            nil,
 		"merge-started":                 nil,
+		// Host 2 of a VG shared through lvmlockd and sanlock. LVM lets
+		// lvremove, lvrename and lvconvert --merge of a snapshot whose
+		// origin host 1 has active through (exit 0): snapfs refuses those
+		// itself (model.LVEntry.LockedHere). It also never activates such
+		// a snapshot, which LVM would want confirmed.
+		"shared-activate-snapshot-active-remotely": ErrFailed,
+		"shared-lvchange-active-remotely":          ErrActiveElsewhere,
+		"shared-lvcreate-active-remotely":          ErrActiveElsewhere,
+		"shared-lvcreate-no-lockspace":             ErrNoLock,
+		"shared-lvextend-active-remotely":          ErrActiveElsewhere,
+		"shared-lvremove-active-remotely":          nil,
+		"shared-lvremove-no-lockspace":             ErrNoLock,
+		"shared-lvrename-active-remotely":          nil,
+		"shared-merge-active-remotely":             nil,
 	}
 	seen := make(map[string]bool)
 	for _, name := range allCases(t) {
