@@ -65,7 +65,7 @@ func TestFileContents(t *testing.T) {
 		{"vg/db/dbsnap/state", "inactive\n"},
 		{"vg/db/dbsnap/allocated", "\n"},
 		{"vg/db/dbsnap/origin", "vg/db\n"},
-		{"vg/status", "name: vg\nuuid: vg-uuid\nsize: 10737418240\nfree: 5368709120\nextent_size: 4194304\nlvs: 6\nsnapshots: 2\nmin_free: 0\npool.pool.data: -\npool.pool.metadata: -\n"},
+		{"vg/status", "name: vg\nuuid: vg-uuid\nsize: 10737418240\nfree: 5368709120\nextent_size: 4194304\nlvs: 6\nsnapshots: 2\nshared: -\nmin_free: 0\npool.pool.data: -\npool.pool.metadata: -\n"},
 		{"vg/web/status", "name: web\nvg: vg\nuuid: uuid-001\npath: /dev/vg/web\ncreated: 2026-11-01T11:00:00Z\ntype: linear\nactive: yes\nopen: yes\nsize: 1073741824\nsnapshots: 1\ndomu: -\n"},
 		{"vg/web/snap1/status", "name: snap1\nvg: vg\norigin: vg/web\nuuid: uuid-002\npath: /dev/vg/snap1\ncreated: 2026-11-01T12:00:00Z\nstate: active\nactive: yes\nopen: no\nsize: 1073741824\ncow_size: 209715200\ncow_used: 10190848\nallocated: 4.86\nchunk_size: 4096\ndomu: -\nfill_rate: 0\nfull_in: -\nheld: no\nexpires: -\nauto: no\ncheckpoint: -\n"},
 	}

@@ -17,6 +17,14 @@ var messageKinds = []struct {
 	phrase string
 	kind   error
 }{
+	// Shared VGs (lib/locking/lvmlockd.c, recorded as errors/shared-*).
+	// The VG's lock comes first: a command that cannot have it (lockspace
+	// not started, lvmlockd or sanlock down) stops before any LV's lock.
+	{`due to failed lock`, ErrNoLock},                     // Cannot access VG vg due to failed lock.
+	{`locked by other host`, ErrActiveElsewhere},          // LV locked by other host: vg/base
+	{`failed to lock logical volume`, ErrActiveElsewhere}, // Failed to lock logical volume vg/base.
+	{`failed to lock origin lv`, ErrActiveElsewhere},      // Failed to lock origin LV vg/base
+
 	// Snapshots of an origin that has a merging snapshot are not supported.
 	{`an origin that has a merging snapshot`, ErrInUse},
 	// Can't remove merging snapshot logical volume vg/x.

@@ -27,6 +27,10 @@ func TestClassify(t *testing.T) {
 		{"merging snapshot", 5, `Can't remove merging snapshot logical volume vg/mps.`, ErrInUse},
 		{"origin merging", 5, `Snapshots of an origin that has a merging snapshot are not supported.`, ErrInUse},
 		{"lv not found", 5, `Failed to find logical volume "vg/x"`, ErrNotFound},
+		{"vg lock", 5, "VG vg lock failed: error -210\nCannot access VG vg due to failed lock.", ErrNoLock},
+		{"no lvmlockd", 5, "WARNING: lvmlockd is not running.\nCannot access VG vg due to failed lock.", ErrNoLock},
+		{"lv locked elsewhere", 5, "LV locked by other host: vg/base\nFailed to lock logical volume vg/base.", ErrActiveElsewhere},
+		{"origin locked elsewhere", 5, "Failed to lock origin LV vg/base", ErrActiveElsewhere},
 		{"vg not found", 5, "Volume group \"x\" not found\nCannot process volume group x", ErrNotFound},
 		{"origin not found", 5, `Snapshot origin LV nosuch not found in Volume group vg.`, ErrNotFound},
 		{"rename source not found", 5, `Existing logical volume "nosuch" not found in volume group "vg"`, ErrNotFound},
@@ -108,6 +112,20 @@ func TestClassifyRecorded(t *testing.T) {
 		"merge-delayed-snapshot-open":   nil,
 		"merge-delayed-thin":            nil,
 		"merge-started":                 nil,
+		// Host 2 of a VG shared through lvmlockd and sanlock. LVM lets
+		// lvremove, lvrename and lvconvert --merge of a snapshot whose
+		// origin host 1 has active through (exit 0): snapfs refuses those
+		// itself (model.LVEntry.LockedHere). It also never activates such
+		// a snapshot, which LVM would want confirmed.
+		"shared-activate-snapshot-active-remotely": ErrFailed,
+		"shared-lvchange-active-remotely":          ErrActiveElsewhere,
+		"shared-lvcreate-active-remotely":          ErrActiveElsewhere,
+		"shared-lvcreate-no-lockspace":             ErrNoLock,
+		"shared-lvextend-active-remotely":          ErrActiveElsewhere,
+		"shared-lvremove-active-remotely":          nil,
+		"shared-lvremove-no-lockspace":             ErrNoLock,
+		"shared-lvrename-active-remotely":          nil,
+		"shared-merge-active-remotely":             nil,
 	}
 	seen := make(map[string]bool)
 	for _, name := range allCases(t) {

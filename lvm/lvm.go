@@ -30,6 +30,13 @@ var (
 	ErrInvalidArg  = errors.New("invalid argument")
 	ErrTimeout     = errors.New("command timed out")
 	ErrFailed      = errors.New("command failed")
+	// ErrActiveElsewhere is an LV of a shared VG whose lock another host
+	// holds: it, or the origin a snapshot needs, is active there.
+	ErrActiveElsewhere = errors.New("logical volume active on another host")
+	// ErrNoLock is a shared VG whose lock this host cannot have: its
+	// lockspace is not started here, or lvmlockd or the lock manager is
+	// down.
+	ErrNoLock = errors.New("the shared VG's lock cannot be had on this host")
 )
 
 // ErrInvalidTag is returned for a tag LVM would refuse, before any command
@@ -121,7 +128,15 @@ type VG struct {
 	// Seqno is vg_seqno, the metadata's sequence number, which its backup
 	// carries too; 0 when not reported.
 	Seqno int
+	// LockType is vg_lock_type: "sanlock" or "dlm" for a VG shared by
+	// several hosts through lvmlockd, "" for a local one.
+	LockType string
+	// PVs are the devices of its PVs (pv_name) as this host sees them.
+	PVs []string
 }
+
+// Shared tells whether several hosts share the VG through lvmlockd.
+func (v *VG) Shared() bool { return v.LockType != "" }
 
 // LV is a logical volume as LVM reports it.
 type LV struct {

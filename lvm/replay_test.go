@@ -134,12 +134,14 @@ const preTagsReportConfig = `report { mark_hidden_devices=1 compact_output=0 tim
 // recordedReportArgs returns the command line the reports in
 // testdata/lvm/report were recorded with (report/ARGV), brought up to date
 // where Report has since asked for more than they show: the recordings of
-// lvm 2.03.16 predate lv_tags and the pinned list_item_separator. Neither
-// changes what ParseReport reads of them (a missing lv_tags is no tags, and
-// "," is LVM's default separator), so the recordings stand for the answer
-// to today's command line. Once `make record` has recorded that command
-// line, this changes nothing; any other difference still fails
-// TestReportArgs and every replay.
+// lvm 2.03.16 predate lv_tags, the pinned list_item_separator, vg_lock_type
+// and pv_name. None changes what ParseReport reads of them for the VGs
+// recorded (a missing lv_tags is no tags, "," is LVM's default separator, a
+// missing vg_lock_type is a local VG, which they all are, and the PV names
+// are only read for shared VGs), so the recordings stand for the answer to
+// today's command line. Once `make record` has recorded that command line,
+// this changes nothing; any other difference still fails TestReportArgs and
+// every replay.
 func recordedReportArgs(t *testing.T) []string {
 	t.Helper()
 	args := readLines(t, filepath.Join(testdataDir, "report", "ARGV"))
@@ -147,9 +149,11 @@ func recordedReportArgs(t *testing.T) []string {
 		if i >= 1 && args[i-1] == "--config" && a == preTagsReportConfig {
 			args[i] = reportConfig
 		}
-		if i >= 3 && args[i-3] == "--configreport" && args[i-2] == "lv" && args[i-1] == "-o" &&
-			!slices.Contains(strings.Split(a, ","), "lv_tags") {
-			args[i] = a + ",lv_tags"
+		for _, added := range [][2]string{{"lv", "lv_tags"}, {"vg", "vg_lock_type"}, {"pv", "pv_name"}} {
+			if i >= 3 && args[i-3] == "--configreport" && args[i-2] == added[0] && args[i-1] == "-o" &&
+				!slices.Contains(strings.Split(a, ","), added[1]) {
+				args[i] = a + "," + added[1]
+			}
 		}
 	}
 	return args

@@ -18,7 +18,7 @@ import (
 var (
 	reportVGFields = []string{
 		"vg_name", "vg_uuid", "vg_size", "vg_free", "vg_extent_size", "lv_count", "snap_count",
-		"vg_seqno",
+		"vg_seqno", "vg_lock_type",
 	}
 	reportLVFields = []string{
 		"vg_name", "lv_name", "lv_uuid", "lv_path", "lv_dm_path", "lv_attr",
@@ -30,7 +30,8 @@ var (
 	reportSegFields = []string{"lv_uuid", "seg_start", "segtype", "chunk_size"}
 	// The pv and pvseg subreports cannot be switched off (an empty -o is
 	// refused), so they get one small field each.
-	reportPVFields    = []string{"pv_uuid"}
+	// pv_name: where a host reads the metadata seqno of a shared VG.
+	reportPVFields    = []string{"pv_uuid", "pv_name"}
 	reportPVSegFields = []string{"pvseg_start"}
 )
 
@@ -87,6 +88,7 @@ type fullReport struct {
 		VG  []map[string]string `json:"vg"`
 		LV  []map[string]string `json:"lv"`
 		Seg []map[string]string `json:"seg"`
+		PV  []map[string]string `json:"pv"`
 	} `json:"report"`
 }
 
@@ -110,6 +112,12 @@ func ParseReport(r io.Reader) (*Report, error) {
 		vgName := ""
 		if len(part.VG) > 0 {
 			vgName = part.VG[0]["vg_name"]
+			vg := &rep.VGs[len(rep.VGs)-1]
+			for _, row := range part.PV {
+				if name := row["pv_name"]; name != "" {
+					vg.PVs = append(vg.PVs, name)
+				}
+			}
 		}
 		first := len(rep.LVs)
 		seen := make(map[string]int)
@@ -148,6 +156,10 @@ func parseVGRow(row map[string]string) (VG, error) {
 		LVCount:    p.int("lv_count"),
 		SnapCount:  p.int("snap_count"),
 		Seqno:      p.intOr("vg_seqno", 0),
+		LockType:   row["vg_lock_type"],
+	}
+	if vg.LockType == "none" {
+		vg.LockType = ""
 	}
 	if vg.Name == "" {
 		p.fail("vg_name", "empty")

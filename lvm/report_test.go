@@ -525,3 +525,35 @@ func TestReportWithoutTagsField(t *testing.T) {
 		}
 	}
 }
+
+// TestReportShared: a VG shared through lvmlockd has its lock type, every
+// VG the devices of its PVs; "none" and "" are a local VG.
+func TestReportShared(t *testing.T) {
+	in := `{"report":[
+	  {"vg":[{"vg_name":"pool","vg_lock_type":"sanlock"}],
+	   "pv":[{"pv_uuid":"p1","pv_name":"/dev/vda"},{"pv_uuid":"p2","pv_name":"/dev/vdb"}]},
+	  {"vg":[{"vg_name":"local","vg_lock_type":""}],"pv":[{"pv_uuid":"p3","pv_name":"/dev/sda2"}]},
+	  {"vg":[{"vg_name":"old","vg_lock_type":"none"}]},
+	  {"pv":[{"pv_uuid":"p4","pv_name":"/dev/orphan"}]}]}`
+	rep, err := ParseReport(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		name, lock string
+		pvs        []string
+	}{
+		{"pool", "sanlock", []string{"/dev/vda", "/dev/vdb"}},
+		{"local", "", []string{"/dev/sda2"}},
+		{"old", "", nil},
+	}
+	if len(rep.VGs) != len(want) {
+		t.Fatalf("%d VGs, want %d", len(rep.VGs), len(want))
+	}
+	for i, w := range want {
+		vg := rep.VGs[i]
+		if vg.Name != w.name || vg.LockType != w.lock || !reflect.DeepEqual(vg.PVs, w.pvs) || vg.Shared() != (w.lock != "") {
+			t.Errorf("VG %d: %s lock %q PVs %q shared %v, want %s %q %q", i, vg.Name, vg.LockType, vg.PVs, vg.Shared(), w.name, w.lock, w.pvs)
+		}
+	}
+}

@@ -144,6 +144,7 @@ func vgFields(v *VGEntry, x Extras) []field {
 		num("extent_size", g.ExtentSize),
 		count("lvs", g.LVCount),
 		count("snapshots", v.SnapshotCount),
+		str("shared", g.LockType),
 	}
 	var minFree uint64
 	if x.MinFree != nil {

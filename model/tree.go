@@ -95,6 +95,37 @@ func (e *LVEntry) Pool() *LVEntry {
 	return e.VG.lvByName[e.LV.PoolLV]
 }
 
+// LockedHere tells whether this host may change LV e or use its device. In
+// a local VG it always may. In a VG shared by several hosts through
+// lvmlockd it may only where the LV whose lock covers e is active: a COW
+// snapshot's origin (LVM locks a snapshot with its origin), a thin
+// volume's pool, else e itself. An LV active on another host shows as
+// inactive here, and so does one active on no host: which of the two it is
+// only the lock manager knows, and asking it means taking the lock, that
+// is, activating the LV here. LVM itself does not stop lvremove, lvrename
+// or lvconvert --merge of a snapshot whose origin another host has active
+// (lvm 2.03.16, testdata/lvm/errors/shared-*), so snapfs must.
+func (e *LVEntry) LockedHere() bool {
+	if e.VG == nil || !e.VG.VG.Shared() {
+		return true
+	}
+	return e.LockHolder().LV.Attr.Active()
+}
+
+// LockHolder is the LV whose lvmlockd lock covers e in a shared VG: a COW
+// snapshot's origin, a thin volume's pool, else e itself.
+func (e *LVEntry) LockHolder() *LVEntry {
+	switch {
+	case e.LV.Attr.IsCOWSnapshot() && e.Parent != nil:
+		return e.Parent
+	case e.LV.PoolLV != "":
+		if p := e.Pool(); p != nil {
+			return p
+		}
+	}
+	return e
+}
+
 // VG returns the volume group with that name, or nil.
 func (t *Tree) VG(name string) *VGEntry { return t.vgByName[name] }
 

@@ -249,6 +249,9 @@ func (o *Ops) Revert(ctx context.Context, domain, name string) error {
 		if st.State == model.StateInvalid || s.IsMerging() {
 			return fmt.Errorf("checkpoint %s/%s: snapshot %s is %s: %w", domain, name, s, st.State, lvm.ErrInUse)
 		}
+		if err := lockedHere(s); err != nil {
+			return fmt.Errorf("checkpoint %s/%s: %w", domain, name, err)
+		}
 		if n := o.openCount(s.Parent); n > 1 {
 			return fmt.Errorf("checkpoint %s/%s: origin %s is open %d times, more than by the domain: %w", domain, name, s.Parent, n, lvm.ErrInUse)
 		}

@@ -36,6 +36,8 @@ var errnoTable = []struct {
 	{ErrFixedName, syscall.EEXIST},
 	{lvm.ErrNoSpace, syscall.ENOSPC},
 	{lvm.ErrInUse, syscall.EBUSY},
+	{lvm.ErrActiveElsewhere, syscall.EBUSY},
+	{lvm.ErrNoLock, syscall.ENOLCK},
 	{ErrDomainBusy, syscall.EBUSY},
 	{ErrHeld, syscall.EBUSY},
 	{ErrCheckpointOwned, syscall.EBUSY},
@@ -80,6 +82,8 @@ func errnoSymbol(e syscall.Errno) string {
 		return "ENOSPC"
 	case syscall.EBUSY:
 		return "EBUSY"
+	case syscall.ENOLCK:
+		return "ENOLCK"
 	case syscall.EPERM:
 		return "EPERM"
 	case syscall.ETIMEDOUT:

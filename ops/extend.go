@@ -15,6 +15,9 @@ import (
 // extend grows snapshot e's COW store by size (LVM size syntax) and
 // publishes the event "extended" with its sizes before and after.
 func (o *Ops) extend(ctx context.Context, e *model.LVEntry, size string) error {
+	if err := lockedHere(e); err != nil {
+		return err
+	}
 	err := o.run(e.LV.VG, func() error { return o.lvm.Extend(ctx, e.LV.VG, e.LV.Name, size) })
 	if err != nil {
 		return err
@@ -50,6 +53,9 @@ func (o *Ops) ExtendPool(ctx context.Context, pool *model.LVEntry, bytes uint64,
 		part = "metadata"
 	}
 	return o.Change(ctx, "extend", vg+"/"+name+" "+part+": +"+kib(bytes), func(ctx context.Context) error {
+		if err := lockedHere(pool); err != nil {
+			return err
+		}
 		err := o.run(vg, func() error {
 			if metadata {
 				return o.lvm.ExtendPoolMetadata(ctx, vg, name, kib(bytes))

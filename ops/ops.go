@@ -344,6 +344,9 @@ func (o *Ops) removeOwned(ctx context.Context, e *model.LVEntry) error {
 	if Held(e) {
 		return fmt.Errorf("%s is held (tag %s; echo release > ctl lets it go): %w", e, retention.TagHold, ErrHeld)
 	}
+	if err := lockedHere(e); err != nil {
+		return err
+	}
 	doms, err := o.domainsNow(ctx, e)
 	if err != nil {
 		// LVM still refuses an LV that a domain holds open.
@@ -388,6 +391,9 @@ func (o *Ops) Rename(ctx context.Context, e *model.LVEntry, newName string) erro
 	if newName == e.LV.Name {
 		return nil
 	}
+	if err := lockedHere(e); err != nil {
+		return err
+	}
 	return o.run(e.LV.VG, func() error {
 		o.expect(ctx, model.ChangeRenamed, e.LV.VG, newName)
 		return o.lvm.Rename(ctx, e.LV.VG, e.LV.Name, newName)
@@ -407,6 +413,9 @@ func (o *Ops) Control(ctx context.Context, e *model.LVEntry, data []byte) error 
 	case len(words) >= 2 && words[0] == "expire":
 		return o.expire(ctx, e, strings.Join(words[1:], " "))
 	case len(words) == 1 && words[0] == "merge":
+		if err := lockedHere(e); err != nil {
+			return err
+		}
 		// LVM would delay the merge while files/ holds the snapshot open.
 		release, err := o.holdFiles(e)
 		if err != nil {
@@ -468,6 +477,9 @@ func (o *Ops) isInactive(e *model.LVEntry) bool {
 func (o *Ops) Device(ctx context.Context, uuid string) (string, error) {
 	e, err := o.store.Lookup(uuid)
 	if err != nil {
+		return "", err
+	}
+	if err := lockedHere(e); err != nil {
 		return "", err
 	}
 	if !o.isInactive(e) {

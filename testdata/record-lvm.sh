@@ -92,10 +92,10 @@ report_args=(
 	fullreport -a
 	--reportformat json --units b --nosuffix --binary
 	--config 'report { mark_hidden_devices=1 compact_output=0 time_format="%Y-%m-%d %T %z" list_item_separator="," }'
-	--configreport vg -o vg_name,vg_uuid,vg_size,vg_free,vg_extent_size,lv_count,snap_count,vg_seqno
+	--configreport vg -o vg_name,vg_uuid,vg_size,vg_free,vg_extent_size,lv_count,snap_count,vg_seqno,vg_lock_type
 	--configreport lv -o vg_name,lv_name,lv_uuid,lv_path,lv_dm_path,lv_attr,origin,pool_lv,lv_size,origin_size,snap_percent,data_percent,lv_time,lv_kernel_major,lv_kernel_minor,lv_skip_activation,lv_layout,lv_role,lv_merging,lv_merge_failed,lv_snapshot_invalid,lv_device_open,lv_tags
 	--configreport seg -o lv_uuid,seg_start,segtype,chunk_size
-	--configreport pv -o pv_uuid
+	--configreport pv -o pv_uuid,pv_name
 	--configreport pvseg -o pvseg_start
 )
 printf '%s\n' "${report_args[@]}" >"$out/report/ARGV"

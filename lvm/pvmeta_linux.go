@@ -1,0 +1,6 @@
+package lvm
+
+import "golang.org/x/sys/unix"
+
+// oDirect bypasses the page cache for MetadataSeqno.
+const oDirect = unix.O_DIRECT
