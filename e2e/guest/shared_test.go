@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/snapfs/snapfs/lvm"
 )
 
 const (
@@ -37,11 +39,16 @@ const (
 	// What the polling of a barrier file and of a directory may add to a
 	// latency measured through them (100 ms each), and then some.
 	pollAllowance = 300 * time.Millisecond
-	// LVM's words when another host holds the lock, and when this host
-	// has not started the VG's lockspace (testdata/lvm/errors/shared-*).
+	// LVM's words when another host holds the lock (testdata/lvm/errors/
+	// shared-lvcreate-active-remotely).
 	lockedByOther = "LV locked by other host: svg/base"
-	noLock        = "Cannot access VG svg due to failed lock."
 )
+
+// noLock is what LVM says when this host has not started the VG's
+// lockspace: a process says the first, an lvm shell that has read the VG
+// (as snapfs's has, for its report) the second
+// (testdata/lvm/errors/shared-*lvcreate-no-lockspace*).
+var noLock = []string{"Cannot access VG svg due to failed lock.", "No space for sanlock lock, extend the internal lvmlock LV."}
 
 // TestShared: host 1 creates the shared VG with an origin active on it; a
 // mkdir on host 1 shows on host 2 within 2 s plus one report; before host
@@ -112,10 +119,10 @@ func TestShared(t *testing.T) {
 
 		h.begin("refusals on host 1")
 		before := lvmState(t)
-		h.refused(d, "mkdir of an origin active on host 2", syscall.EBUSY, lockedByOther, before, func() error {
+		h.refused(d, "mkdir of an origin active on host 2", syscall.EBUSY, []string{lockedByOther}, before, func() error {
 			return os.Mkdir(d.path("svg/base/h1late"), 0o755)
 		})
-		h.refused(d, "rmdir of a snapshot active on host 2", syscall.EBUSY, "", before, func() error {
+		h.refused(d, "rmdir of a snapshot active on host 2", syscall.EBUSY, nil, before, func() error {
 			return syscall.Rmdir(d.path("svg/base/h2"))
 		})
 	} else {
@@ -132,6 +139,9 @@ func TestShared(t *testing.T) {
 		})
 		h.recordLVM("lvcreate-no-lockspace", "lvm", "lvcreate", "--snapshot", "--name", "early", "--size", "8M", sharedVG+"/rec")
 		h.recordLVM("lvremove-no-lockspace", "lvm", "lvremove", "--yes", sharedVG+"/rec-rm")
+		lvcreateEarly := []string{"lvm", "lvcreate", "--snapshot", "--name", "early", "--size", "8M", sharedVG + "/rec"}
+		h.recordShell("shell-lvcreate-no-lockspace", nil, lvcreateEarly...)
+		h.recordShell("shell-lvcreate-no-lockspace-after-report", []string{"lvm", "fullreport", sharedVG}, lvcreateEarly...)
 		before := lvmState(t)
 		h.refused(d, "mkdir before the lockspace is started", syscall.ENOLCK, noLock, before, func() error {
 			return os.Mkdir(d.path("svg/base/early"), 0o755)
@@ -164,10 +174,10 @@ func TestShared(t *testing.T) {
 		// Then snapfs, the least harmful first, should it let one through.
 		before = lvmState(t)
 		s1 := d.path("svg/base/s1")
-		h.refused(d, "mkdir of an origin active on host 1", syscall.EBUSY, lockedByOther, before, func() error {
+		h.refused(d, "mkdir of an origin active on host 1", syscall.EBUSY, []string{lockedByOther}, before, func() error {
 			return os.Mkdir(d.path("svg/base/h2early"), 0o755)
 		})
-		h.refused(d, "reading the image of a snapshot active on host 1", syscall.EBUSY, "", before, func() error {
+		h.refused(d, "reading the image of a snapshot active on host 1", syscall.EBUSY, nil, before, func() error {
 			f, err := os.Open(s1 + "/image")
 			if err != nil {
 				return err
@@ -176,20 +186,20 @@ func TestShared(t *testing.T) {
 			_, err = f.Read(make([]byte, 4096))
 			return err
 		})
-		h.refused(d, "listing files/ of a snapshot active on host 1", syscall.EBUSY, "", before, func() error {
+		h.refused(d, "listing files/ of a snapshot active on host 1", syscall.EBUSY, nil, before, func() error {
 			_, err := os.ReadDir(s1 + "/files")
 			return err
 		})
-		h.refused(d, "extend of a snapshot active on host 1", syscall.EBUSY, "", before, func() error {
+		h.refused(d, "extend of a snapshot active on host 1", syscall.EBUSY, nil, before, func() error {
 			return os.WriteFile(s1+"/ctl", []byte("extend 8M\n"), 0)
 		})
-		h.refused(d, "merge of a snapshot active on host 1", syscall.EBUSY, "", before, func() error {
+		h.refused(d, "merge of a snapshot active on host 1", syscall.EBUSY, nil, before, func() error {
 			return os.WriteFile(s1+"/ctl", []byte("merge\n"), 0)
 		})
-		h.refused(d, "mv of a snapshot active on host 1", syscall.EBUSY, "", before, func() error {
+		h.refused(d, "mv of a snapshot active on host 1", syscall.EBUSY, nil, before, func() error {
 			return os.Rename(s1, d.path("svg/base/s1x"))
 		})
-		h.refused(d, "rmdir of a snapshot active on host 1", syscall.EBUSY, "", before, func() error {
+		h.refused(d, "rmdir of a snapshot active on host 1", syscall.EBUSY, nil, before, func() error {
 			return syscall.Rmdir(d.path("svg/base/s2"))
 		})
 		h.signal("refusals-done", "")
@@ -523,8 +533,8 @@ func (h *sharedHost) do(d *daemon, what string, op func() error) error {
 }
 
 // refused checks that op fails with want and leaves LVM as before, and
-// that snapfs logged LVM's message lvmSays, unless that is empty.
-func (h *sharedHost) refused(d *daemon, what string, want syscall.Errno, lvmSays, before string, op func() error) {
+// that snapfs logged LVM's message, one of lvmSays, unless that is empty.
+func (h *sharedHost) refused(d *daemon, what string, want syscall.Errno, lvmSays []string, before string, op func() error) {
 	h.t.Helper()
 	start := time.Now()
 	err := h.do(d, what, op)
@@ -535,8 +545,12 @@ func (h *sharedHost) refused(d *daemon, what string, want syscall.Errno, lvmSays
 		h.t.Logf("host %d: %s: %v, as it should be (%v)", h.id, what, err, took)
 	}
 	h.unchanged(what, before)
-	if lvmSays != "" && !strings.Contains(d.logs.String(), lvmSays) {
-		h.t.Errorf("host %d: %s: snapfs's log lacks LVM's message %q", h.id, what, lvmSays)
+	logged := len(lvmSays) == 0
+	for _, msg := range lvmSays {
+		logged = logged || strings.Contains(d.logs.String(), msg)
+	}
+	if !logged {
+		h.t.Errorf("host %d: %s: snapfs's log lacks LVM's message (one of %q)", h.id, what, lvmSays)
 	}
 }
 
@@ -551,10 +565,6 @@ func (h *sharedHost) refused(d *daemon, what string, want syscall.Errno, lvmSays
 func (h *sharedHost) recordLVM(name string, argv ...string) {
 	t := h.t
 	t.Helper()
-	dir := filepath.Join(h.dir, "lvm-errors")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
@@ -570,26 +580,76 @@ func (h *sharedHost) recordLVM(name string, argv ...string) {
 	case err != nil:
 		t.Fatalf("%s: %v", strings.Join(argv, " "), err)
 	}
+	h.writeRecording(name, argv, stdout.Bytes(), stderr.String(), exit)
+}
+
+// writeRecording writes one recorded command into the rendezvous
+// directory, as lvm-errors/shared-NAME.*.
+func (h *sharedHost) writeRecording(name string, argv []string, stdout []byte, stderr string, exit int) {
+	t := h.t
+	t.Helper()
+	dir := filepath.Join(h.dir, "lvm-errors")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	base := filepath.Join(dir, "shared-"+name)
 	files := map[string]string{
 		".argv":   strings.Join(argv, "\n") + "\n",
-		".stderr": stderr.String(),
+		".stderr": stderr,
 		".exit":   strconv.Itoa(exit) + "\n",
 	}
-	if stdout.Len() > 0 {
-		files[".stdout"] = stdout.String()
+	if len(stdout) > 0 {
+		files[".stdout"] = string(stdout)
 	}
 	for ext, content := range files {
 		if err := os.WriteFile(base+ext, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("host %d: recorded shared-%s: %s: exit %d\n%s%s", h.id, name, strings.Join(argv, " "), exit, stdout.String(), stderr.String())
+	t.Logf("host %d: recorded shared-%s: %s: exit %d\n%s%s", h.id, name, strings.Join(argv, " "), exit, stdout, stderr)
 	if exit == 0 {
 		// Not this test's failure: LVM's own checks are what they are,
 		// and snapfs must make up for them.
 		t.Logf("host %d: NOTE: LVM let %s through, though host %d holds the lock", h.id, strings.Join(argv, " "), h.peer)
 	}
+}
+
+// recordShell runs one LVM command in an lvm shell, as snapfs runs its
+// commands (lvm.ShellRunner, with snapfs's profile), after the command
+// first when it is not nil, and records it like recordLVM: the shell's
+// messages for it as the stderr lines (indented as LVM indents them on
+// stderr) and the exit status it reports for it. Before the lockspace is
+// started, snapfs's shell has said other words than a process.
+func (h *sharedHost) recordShell(name string, first []string, argv ...string) {
+	t := h.t
+	t.Helper()
+	shell := &lvm.ShellRunner{Timeout: time.Minute, Fallback: &lvm.ExecRunner{}}
+	defer shell.Close()
+	if err := shell.Start(); err != nil {
+		t.Fatalf("starting an lvm shell: %v", err)
+	}
+	if first != nil {
+		if _, err := shell.Run(context.Background(), first...); err != nil {
+			t.Logf("host %d: %s in an lvm shell: %v", h.id, strings.Join(first, " "), err)
+		}
+	}
+	// What the shell answers on its report descriptor is JSON, not what
+	// the command prints as a process: it is left out.
+	_, err := shell.Run(context.Background(), argv...)
+	exit, stderr := 0, ""
+	var ce *lvm.CommandError
+	switch {
+	case errors.As(err, &ce):
+		exit = ce.ExitCode
+		for _, line := range strings.Split(ce.Message, "\n") {
+			if line != "" {
+				stderr += "  " + line + "\n"
+			}
+		}
+	case err != nil:
+		t.Fatalf("%s in an lvm shell: %v", strings.Join(argv, " "), err)
+	}
+	h.writeRecording(name, argv, nil, stderr, exit)
 }
 
 // removeRecordOrigin removes, on host 1, the origin rec with what is left
@@ -660,21 +720,42 @@ func lvsTree(t *testing.T) []string {
 
 // compareFinal checks that this host's tree agrees with lvs here, and with
 // the tree and lvs of the other host, which it gets through the rendezvous
-// directory.
+// directory. Host 1 goes first, after its last step, and host 2 waits for
+// it: the last changes of either are then at most 2 s plus one report old
+// on the other, which is what the tree is given to catch up.
 func (h *sharedHost) compareFinal(d *daemon) {
 	t := h.t
 	t.Helper()
-	h.checkShared(d)
-	mine := strings.Join(tree(t, d), "\n")
-	lvs := strings.Join(lvsTree(t), "\n")
-	t.Logf("host %d: final tree: %s", h.id, strings.ReplaceAll(mine, "\n", " "))
-	if mine != lvs {
-		t.Errorf("host %d: the tree and lvs disagree:\ntree:\n%s\nlvs:\n%s", h.id, mine, lvs)
+	var theirs string
+	if h.id == 2 {
+		theirs = h.await("final", 5*time.Minute)
 	}
+	h.checkShared(d)
+	var mine, lvs string
+	start := time.Now()
+	for {
+		lvsStart := time.Now()
+		lvs = strings.Join(lvsTree(t), "\n")
+		report := time.Since(lvsStart)
+		mine = strings.Join(tree(t, d), "\n")
+		if mine == lvs {
+			break
+		}
+		if limit := 2*time.Second + report + pollAllowance; time.Since(start) > limit {
+			t.Errorf("host %d: the tree and lvs disagree for more than %v (2s + one lvs + polling):\ntree:\n%s\nlvs:\n%s",
+				h.id, limit.Round(10*time.Millisecond), mine, lvs)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("host %d: final tree: %s", h.id, strings.ReplaceAll(mine, "\n", " "))
 	h.signal("final", mine+"\n--\n"+lvs)
-	theirs, theirLVS, _ := strings.Cut(h.await("final", 5*time.Minute), "\n--\n")
-	if theirs != mine {
-		t.Errorf("the trees of host %d and host %d disagree:\nhost %d:\n%s\nhost %d:\n%s", h.id, h.peer, h.id, mine, h.peer, theirs)
+	if h.id == 1 {
+		theirs = h.await("final", 5*time.Minute)
+	}
+	theirTree, theirLVS, _ := strings.Cut(theirs, "\n--\n")
+	if theirTree != mine {
+		t.Errorf("the trees of host %d and host %d disagree:\nhost %d:\n%s\nhost %d:\n%s", h.id, h.peer, h.id, mine, h.peer, theirTree)
 	}
 	if theirLVS != lvs {
 		t.Errorf("lvs on host %d and host %d disagree:\nhost %d:\n%s\nhost %d:\n%s", h.id, h.peer, h.id, lvs, h.peer, theirLVS)
