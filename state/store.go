@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -226,11 +227,25 @@ func (s *Store) unchanged() bool {
 // takeStamp returns the change stamp for model t: Stamp's, and the
 // metadata seqno of each shared VG of t, read from its PVs.
 func (s *Store) takeStamp(t *model.Tree) (string, bool) {
-	stamp, ok := s.opts.Stamp(s.stampVGs(t))
+	stamp, ok := s.localStamp(t, s.stampVGs(t))
 	if !ok {
 		return "", false
 	}
 	return s.withSeqnos(stamp, t, s.sharedSeqno)
+}
+
+// localStamp is Stamp of VGs vgs but the shared ones of model t: their
+// changes show in their seqno, and this host may have no metadata backup
+// of a shared VG at all (one created on another host, and not changed
+// here since).
+func (s *Store) localStamp(t *model.Tree, vgs []string) (string, bool) {
+	if t != nil {
+		vgs = slices.DeleteFunc(slices.Clone(vgs), func(name string) bool {
+			v := t.VG(name)
+			return v != nil && v.VG.Shared()
+		})
+	}
+	return s.opts.Stamp(vgs)
 }
 
 // withSeqnos appends to stamp the metadata seqno of each shared VG of t,
@@ -328,7 +343,7 @@ func (s *Store) Refresh(force bool) (*model.Tree, error) {
 	// reports changes it again.
 	stamp, stampOK, stamped := "", false, s.stampVGs(old)
 	if s.opts.Stamp != nil {
-		stamp, stampOK = s.opts.Stamp(stamped)
+		stamp, stampOK = s.localStamp(old, stamped)
 	}
 	if !force && stampOK && s.since(read) < s.opts.TrustAge && s.vgSetUnchanged() {
 		// The seqnos of the shared VGs, read now, are those the backups
