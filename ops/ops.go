@@ -450,7 +450,7 @@ func (o *Ops) ResumeMerges(ctx context.Context) {
 		merging := ""
 		for _, org := range v.Origins {
 			for _, s := range org.Snaps {
-				if s.IsMerging() && s.LV.Attr.IsCOWSnapshot() {
+				if s.IsMerging() && s.LV.Attr.IsCOWSnapshot() && s.LockedHere() {
 					merging = s.String()
 				}
 			}

@@ -103,6 +103,11 @@ func (s *Scheduler) Tick(ctx context.Context) {
 	now := s.opts.Now()
 	for _, v := range tree.VGs {
 		for _, o := range v.Origins {
+			// In a shared VG, the host where the origin is active takes
+			// its snapshots and lets them go.
+			if !o.LockedHere() {
+				continue
+			}
 			if plan, ok := s.opts.Plan(o.LV.VG + "/" + o.LV.Name); ok {
 				s.scheduled(ctx, now, o, plan)
 			}
@@ -169,7 +174,7 @@ func (s *Scheduler) expire(ctx context.Context, now time.Time, tree *model.Tree)
 	for _, v := range tree.VGs {
 		for _, e := range allSnapshots(v) {
 			held, _, expires := retention.ParseTags(e.LV.Tags)
-			if held || expires.IsZero() || !retention.Expired(expires, now) || s.inUse(e) {
+			if held || expires.IsZero() || !retention.Expired(expires, now) || s.inUse(e) || !e.LockedHere() {
 				continue
 			}
 			if c := ops.CheckpointOf(e); c != "" {
@@ -201,7 +206,7 @@ func (s *Scheduler) pruneForSpace(ctx context.Context, tree *model.Tree) {
 		var candidates []*model.LVEntry
 		for _, e := range allSnapshots(v) {
 			held, auto, _ := retention.ParseTags(e.LV.Tags)
-			if auto && !held && !s.inUse(e) && e.LV.Attr.IsCOWSnapshot() {
+			if auto && !held && !s.inUse(e) && e.LV.Attr.IsCOWSnapshot() && e.LockedHere() {
 				candidates = append(candidates, e)
 			}
 		}

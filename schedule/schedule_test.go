@@ -254,3 +254,36 @@ func TestNameTaken(t *testing.T) {
 		t.Errorf("%d warnings, want 1:\n%s", n, fx.logs.String())
 	}
 }
+
+// In a shared VG the schedules act on the host where the origin is active:
+// elsewhere they take nothing and let nothing go, expired or not, and log
+// no refusal every tick.
+func TestSharedActsWhereActive(t *testing.T) {
+	for _, activeHere := range []bool{true, false} {
+		fx := newFixture(t, Plan{Every: 10 * time.Second, Keep: retention.Keep{Last: 1}}, Options{})
+		fx.lvm.Mu.Lock()
+		fx.lvm.VG("vg").LockType = "sanlock"
+		snap := fx.lvm.Find("vg", "snap1")
+		snap.Tags = []string{retention.ExpiresTag(fx.now.Add(-time.Second))}
+		if !activeHere {
+			fx.lvm.Find("vg", "web").Attr = lvmtest.MustAttr("owi---s---")
+			snap.Attr = lvmtest.MustAttr("swi---s---")
+		}
+		fx.lvm.Mu.Unlock()
+		for i := 0; i < 3; i++ {
+			fx.tick(t)
+			fx.advance(10 * time.Second)
+		}
+		calls := strings.Join(fx.lvm.Calls, "\n")
+		changed := strings.Contains(calls, "lvcreate") || strings.Contains(calls, "lvremove")
+		if changed != activeHere {
+			t.Errorf("active here %v: LVM changed %v:\n%s", activeHere, changed, calls)
+		}
+		if gone := fx.lvm.Find("vg", "snap1") == nil; gone != activeHere {
+			t.Errorf("active here %v: expired snap1 removed %v", activeHere, gone)
+		}
+		if !activeHere && strings.Contains(fx.logs.String(), "EBUSY") {
+			t.Errorf("refusals logged where the origin is not active:\n%s", fx.logs)
+		}
+	}
+}

@@ -89,6 +89,14 @@ func (s *Store) catchUp(old *model.Tree, stamp string) *model.Tree {
 			return nil
 		}
 		now[name] = b
+		// Another host's change to a shared VG is on its PVs, not in
+		// this host's backup.
+		if v := old.VG(name); v != nil && v.VG.Shared() {
+			if seqno, ok := s.sharedSeqno(&v.VG); !ok || seqno != b.Seqno {
+				s.log.Debug("reading LVM: a shared VG's metadata is not what its backup here says", "vg", name, "seqno", seqno, "backup", b.Seqno)
+				return nil
+			}
+		}
 	}
 	next, err := catchUpReport(old.VGs[0].Report(), base.backups, now, s.describeCreated)
 	if err == nil {

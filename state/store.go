@@ -12,8 +12,11 @@ package state
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,6 +59,11 @@ type Options struct {
 	// TrustAge bounds how long an unchanged stamp keeps a model current;
 	// DefaultTrustAge when zero.
 	TrustAge time.Duration
+	// Seqno reads the name and metadata seqno of the VG whose PV device
+	// is (lvm.MetadataSeqno when nil). The stamp of a model with a VG
+	// shared by several hosts holds the VG's seqno as its PVs say: another
+	// host's change shows nowhere else on this one.
+	Seqno func(device string) (vg string, seqno int, err error)
 	// BackupDir is where LVM writes its metadata backups (lvm.conf
 	// backup/backup_dir); lvm.DefaultBackupDir when empty.
 	BackupDir string
@@ -122,6 +130,9 @@ func New(r Reporter, opts Options) *Store {
 	}
 	if opts.BackupNames == nil {
 		opts.BackupNames = backupNames
+	}
+	if opts.Seqno == nil {
+		opts.Seqno = lvm.MetadataSeqno
 	}
 	if opts.MapperNames == nil {
 		opts.MapperNames = func() ([]string, error) { return dirNames("/dev/mapper") }
@@ -201,7 +212,7 @@ func (s *Store) unchanged() bool {
 	if t == nil || stamp == "" || s.since(read) >= s.opts.TrustAge {
 		return false
 	}
-	now, ok := s.opts.Stamp(s.stampVGs(t))
+	now, ok := s.takeStamp(t)
 	if !ok || now != stamp {
 		return false
 	}
@@ -211,6 +222,69 @@ func (s *Store) unchanged() bool {
 	}
 	s.mu.Unlock()
 	return true
+}
+
+// takeStamp returns the change stamp for model t: Stamp's, and the
+// metadata seqno of each shared VG of t, read from its PVs.
+func (s *Store) takeStamp(t *model.Tree) (string, bool) {
+	stamp, ok := s.localStamp(t, s.stampVGs(t))
+	if !ok {
+		return "", false
+	}
+	return s.withSeqnos(stamp, t, s.sharedSeqno)
+}
+
+// localStamp is Stamp of VGs vgs but the shared ones of model t: their
+// changes show in their seqno, and this host may have no metadata backup
+// of a shared VG at all (one created on another host, and not changed
+// here since).
+func (s *Store) localStamp(t *model.Tree, vgs []string) (string, bool) {
+	if t != nil {
+		vgs = slices.DeleteFunc(slices.Clone(vgs), func(name string) bool {
+			v := t.VG(name)
+			return v != nil && v.VG.Shared()
+		})
+	}
+	return s.opts.Stamp(vgs)
+}
+
+// withSeqnos appends to stamp the metadata seqno of each shared VG of t,
+// as seqno tells it.
+func (s *Store) withSeqnos(stamp string, t *model.Tree, seqno func(*lvm.VG) (int, bool)) (string, bool) {
+	if t == nil {
+		return stamp, true
+	}
+	for _, v := range t.VGs {
+		if !v.VG.Shared() {
+			continue
+		}
+		n, ok := seqno(&v.VG)
+		if !ok || n == 0 {
+			return "", false
+		}
+		stamp += v.VG.Name + "=" + strconv.Itoa(n) + ";"
+	}
+	return stamp, true
+}
+
+// reportedSeqno is a shared VG's seqno as a report gave it: the metadata a
+// model read from it shows, whatever the PVs hold by now.
+func reportedSeqno(v *lvm.VG) (int, bool) { return v.Seqno, v.Seqno > 0 }
+
+// sharedSeqno reads the metadata seqno of shared VG vg from the first of
+// its PVs that tells it; ok is false when none does.
+func (s *Store) sharedSeqno(vg *lvm.VG) (seqno int, ok bool) {
+	for _, pv := range vg.PVs {
+		name, n, err := s.opts.Seqno(pv)
+		if err == nil && name == vg.Name {
+			return n, true
+		}
+		if err == nil {
+			err = fmt.Errorf("%s holds the metadata of VG %s", pv, name)
+		}
+		s.warn.Warn("seqno:"+pv, "cannot read a shared VG's metadata seqno from its PV; its changes on other hosts show only with reports", "vg", vg.Name, "pv", pv, "err", err)
+	}
+	return 0, false
 }
 
 // stampVGs are the VGs whose changes the stamp must see: those configured,
@@ -269,11 +343,15 @@ func (s *Store) Refresh(force bool) (*model.Tree, error) {
 	// reports changes it again.
 	stamp, stampOK, stamped := "", false, s.stampVGs(old)
 	if s.opts.Stamp != nil {
-		stamp, stampOK = s.opts.Stamp(stamped)
+		stamp, stampOK = s.localStamp(old, stamped)
 	}
 	if !force && stampOK && s.since(read) < s.opts.TrustAge && s.vgSetUnchanged() {
-		if t := s.catchUp(old, stamp); t != nil {
-			return t, nil
+		// The seqnos of the shared VGs, read now, are those the backups
+		// must show for a catch-up.
+		if full, ok := s.withSeqnos(stamp, old, s.sharedSeqno); ok {
+			if t := s.catchUp(old, full); t != nil {
+				return t, nil
+			}
 		}
 	}
 	r, err := s.lvm.Report(ctx, s.opts.VGs)
@@ -293,6 +371,11 @@ func (s *Store) Refresh(force bool) (*model.Tree, error) {
 	t := model.BuildTree(r, s.opts.VGs)
 	if stampOK && strings.Join(s.stampVGs(t), "/") != strings.Join(stamped, "/") {
 		stampOK = false // the VGs changed: the stamp looked at others
+	}
+	if stampOK {
+		// A shared VG's part is the seqno the report shows: the PVs
+		// saying another later on is a change the model lacks.
+		stamp, stampOK = s.withSeqnos(stamp, t, reportedSeqno)
 	}
 	if !stampOK {
 		stamp = ""

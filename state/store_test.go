@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -285,8 +286,9 @@ func TestCatchUpWithoutReport(t *testing.T) {
 // backupReporter reports what the metadata backup of the test's step says,
 // as LVM would.
 type backupReporter struct {
-	t    *testing.T
-	step func() string
+	t      *testing.T
+	step   func() string
+	shared bool // vg is shared through lvmlockd, its PV /dev/vda
 
 	mu      sync.Mutex
 	reports int
@@ -297,7 +299,11 @@ func (r *backupReporter) Report(context.Context, []string) (*lvm.Report, error) 
 	r.reports++
 	r.mu.Unlock()
 	b, _ := backupStep(r.t, r.step())
-	return backupReport(r.t, b), nil
+	rep := backupReport(r.t, b)
+	if r.shared {
+		rep.VGs[0].LockType, rep.VGs[0].PVs = "sanlock", []string{"/dev/vda"}
+	}
+	return rep, nil
 }
 
 func (r *backupReporter) count() int {
@@ -441,5 +447,83 @@ func TestRefreshAfterChangeIsFresh(t *testing.T) {
 	tree := <-got
 	if tree.VG("vg").LVByName("new") == nil {
 		t.Error("Refresh after the change returned the model of a report that began before it")
+	}
+}
+
+// TestSharedChangeFromAnotherHost: another host's change to a shared VG
+// touches nothing on this one but the metadata on the shared PVs. The
+// stamp holds the VG's seqno as its PV says, so the next access after
+// MaxAge reads LVM; while the seqno stays, no access does. The backup here
+// is the old one, so the model is not caught up from it.
+func TestSharedChangeFromAnotherHost(t *testing.T) {
+	step := "1-origin" // what LVM reads from the shared PVs
+	var mu sync.Mutex
+	current := func() string { mu.Lock(); defer mu.Unlock(); return step }
+	reporter := &backupReporter{t: t, step: current, shared: true}
+	c := &clock{now: lvmtest.T0}
+	st := &stamper{stamp: "local"} // never changes: the change was not made here
+	// This host has no metadata backup of vg (made on the other host): a
+	// stamp asked to look at it cannot tell.
+	stamp := func(vgs []string) (string, bool) {
+		if slices.Contains(vgs, "vg") {
+			return "", false
+		}
+		return st.Stamp(vgs)
+	}
+	var seqnoReads int
+	s := New(reporter, Options{
+		VGs: []string{"vg"}, MaxAge: time.Second, StaleGrace: time.Millisecond, Stamp: stamp, DM: &lvmtest.DM{},
+		Now: c.Now, Logger: quiet(),
+		ReadBackup:  func(_, vg string) (*lvm.Backup, error) { b, _ := backupStep(t, "1-origin"); return b, nil },
+		BackupNames: func(string) ([]string, error) { return []string{"vg"}, nil },
+		MapperNames: func() ([]string, error) { _, names := backupStep(t, "1-origin"); return names, nil },
+		Seqno: func(dev string) (string, int, error) {
+			mu.Lock()
+			seqnoReads++
+			mu.Unlock()
+			if dev != "/dev/vda" {
+				t.Errorf("seqno read from %s", dev)
+			}
+			b, _ := backupStep(t, current())
+			return "vg", b.Seqno, nil
+		},
+	})
+	access := func() *model.Tree {
+		t.Helper()
+		c.advance(2 * time.Second)
+		tree, err := s.Current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tree
+	}
+	access()
+	for i := 0; i < 3; i++ {
+		if got := shown(access()); got != "o" {
+			t.Errorf("unchanged: model shows %q", got)
+		}
+	}
+	// The first report's stamp was taken before snapfs knew vg shared,
+	// and could not tell: the second report's can.
+	if got := reporter.count(); got != 2 {
+		t.Errorf("%d reports while nothing changed, want 2", got)
+	}
+	mu.Lock()
+	step = "2-snapshot"
+	mu.Unlock()
+	if got := shown(access()); got != "o s1" {
+		t.Errorf("after the other host's snapshot: model shows %q, want \"o s1\"", got)
+	}
+	if got := reporter.count(); got != 3 {
+		t.Errorf("%d reports, want 3", got)
+	}
+	for i := 0; i < 3; i++ {
+		access()
+	}
+	if got := reporter.count(); got != 3 {
+		t.Errorf("%d reports after the change was read, want 3", got)
+	}
+	if seqnoReads == 0 {
+		t.Error("the seqno was never read")
 	}
 }
