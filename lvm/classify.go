@@ -20,7 +20,11 @@ var messageKinds = []struct {
 	// Shared VGs (lib/locking/lvmlockd.c, recorded as errors/shared-*).
 	// The VG's lock comes first: a command that cannot have it (lockspace
 	// not started, lvmlockd or sanlock down) stops before any LV's lock.
-	{`due to failed lock`, ErrNoLock},                     // Cannot access VG vg due to failed lock.
+	{`due to failed lock`, ErrNoLock}, // Cannot access VG vg due to failed lock.
+	// The same, in an lvm shell that has read the VG before: LVM then
+	// blames the lock LV. A lock LV really full says so too, and its lock
+	// cannot be had here either.
+	{`no space for sanlock lock`, ErrNoLock},              // No space for sanlock lock, extend the internal lvmlock LV.
 	{`locked by other host`, ErrActiveElsewhere},          // LV locked by other host: vg/base
 	{`failed to lock logical volume`, ErrActiveElsewhere}, // Failed to lock logical volume vg/base.
 	{`failed to lock origin lv`, ErrActiveElsewhere},      // Failed to lock origin LV vg/base

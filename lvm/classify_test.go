@@ -117,15 +117,20 @@ func TestClassifyRecorded(t *testing.T) {
 		// origin host 1 has active through (exit 0): snapfs refuses those
 		// itself (model.LVEntry.LockedHere). It also never activates such
 		// a snapshot, which LVM would want confirmed.
-		"shared-activate-snapshot-active-remotely": ErrFailed,
-		"shared-lvchange-active-remotely":          ErrActiveElsewhere,
-		"shared-lvcreate-active-remotely":          ErrActiveElsewhere,
-		"shared-lvcreate-no-lockspace":             ErrNoLock,
-		"shared-lvextend-active-remotely":          ErrActiveElsewhere,
-		"shared-lvremove-active-remotely":          nil,
-		"shared-lvremove-no-lockspace":             ErrNoLock,
-		"shared-lvrename-active-remotely":          nil,
-		"shared-merge-active-remotely":             nil,
+		"shared-activate-snapshot-active-remotely":     ErrFailed,
+		"shared-activate-snapshot-yes-active-remotely": ErrActiveElsewhere,
+		// In an lvm shell that has read the VG before (snapfs's, after its
+		// first report), LVM blames the lock LV instead of the lockspace.
+		"shared-shell-lvcreate-no-lockspace":              ErrNoLock,
+		"shared-shell-lvcreate-no-lockspace-after-report": ErrNoLock,
+		"shared-lvchange-active-remotely":                 ErrActiveElsewhere,
+		"shared-lvcreate-active-remotely":                 ErrActiveElsewhere,
+		"shared-lvcreate-no-lockspace":                    ErrNoLock,
+		"shared-lvextend-active-remotely":                 ErrActiveElsewhere,
+		"shared-lvremove-active-remotely":                 nil,
+		"shared-lvremove-no-lockspace":                    ErrNoLock,
+		"shared-lvrename-active-remotely":                 nil,
+		"shared-merge-active-remotely":                    nil,
 	}
 	seen := make(map[string]bool)
 	for _, name := range allCases(t) {

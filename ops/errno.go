@@ -20,6 +20,9 @@ var (
 	ErrBadCommand = errors.New("unknown ctl command or bad argument")
 	// ErrDomainBusy is an LV that is a disk of a Xen domain not shut down.
 	ErrDomainBusy = errors.New("LV is a disk of a running Xen domain")
+	// ErrOriginInactive is the device of a COW snapshot whose origin is
+	// not active: snapfs does not activate the origin for a read.
+	ErrOriginInactive = errors.New("the snapshot's origin is not active")
 )
 
 // errnoTable is the one map from errors to errno, checked in order. It
@@ -39,6 +42,7 @@ var errnoTable = []struct {
 	{lvm.ErrActiveElsewhere, syscall.EBUSY},
 	{lvm.ErrNoLock, syscall.ENOLCK},
 	{ErrDomainBusy, syscall.EBUSY},
+	{ErrOriginInactive, syscall.EBUSY},
 	{ErrHeld, syscall.EBUSY},
 	{ErrCheckpointOwned, syscall.EBUSY},
 	{snapmount.ErrBusy, syscall.EBUSY},

@@ -485,6 +485,10 @@ func (o *Ops) Device(ctx context.Context, uuid string) (string, error) {
 	if !o.isInactive(e) {
 		return model.LVPath(e), nil
 	}
+	if org := e.Parent; e.LV.Attr.IsCOWSnapshot() && org != nil && !org.LV.Attr.Active() {
+		return "", fmt.Errorf("%s: its origin is not active, and activating the snapshot would activate the origin too "+
+			"(and start a merge pending on it); lvchange -ay %s/%s activates it: %w", e, org.LV.VG, org.LV.Name, ErrOriginInactive)
+	}
 	err = o.Change(ctx, "activate", e.String(), func(ctx context.Context) error {
 		return o.run(e.LV.VG, func() error {
 			cur, err := o.store.Lookup(uuid)

@@ -121,3 +121,22 @@ func TestSharedRefusedByLVM(t *testing.T) {
 		}
 	}
 }
+
+// TestImageOfInactiveOrigin: in a local VG too, the image of a COW snapshot
+// whose origin is inactive is EBUSY: activating the snapshot would activate
+// the origin (LVM asks first, and the lvm shell would wait for an answer
+// until command_timeout), and start a merge pending on it.
+func TestImageOfInactiveOrigin(t *testing.T) {
+	fx := newFixture(t, Options{})
+	fx.lvm.Mu.Lock()
+	fx.lvm.Find("vg", "web").Attr = lvmtest.MustAttr("owi---s---")
+	fx.lvm.Find("vg", "snap1").Attr = lvmtest.MustAttr("swi---s---")
+	fx.lvm.Mu.Unlock()
+	_, err := fx.ops.Device(t.Context(), fx.entry(t, "vg/web/snap1").LV.UUID)
+	if Errno(err) != syscall.EBUSY || !strings.Contains(err.Error(), "lvchange -ay vg/web") {
+		t.Errorf("%v (%v), want EBUSY naming the command", Errno(err), err)
+	}
+	if calls := fx.calls(); strings.Contains(calls, "lvchange") {
+		t.Errorf("LVM ran: %s", calls)
+	}
+}
