@@ -42,6 +42,8 @@ const (
 	// LVM's words when another host holds the lock (testdata/lvm/errors/
 	// shared-lvcreate-active-remotely).
 	lockedByOther = "LV locked by other host: svg/base"
+	// snapfs's words when it refuses before LVM runs (ops.lockedHere).
+	notActiveHere = "svg/base is not active on this host"
 )
 
 // noLock is what LVM says when this host has not started the VG's
@@ -122,7 +124,7 @@ func TestShared(t *testing.T) {
 		h.refused(d, "mkdir of an origin active on host 2", syscall.EBUSY, []string{lockedByOther}, before, func() error {
 			return os.Mkdir(d.path("svg/base/h1late"), 0o755)
 		})
-		h.refused(d, "rmdir of a snapshot active on host 2", syscall.EBUSY, nil, before, func() error {
+		h.refused(d, "rmdir of a snapshot active on host 2", syscall.EBUSY, []string{notActiveHere}, before, func() error {
 			return syscall.Rmdir(d.path("svg/base/h2"))
 		})
 	} else {
@@ -177,7 +179,7 @@ func TestShared(t *testing.T) {
 		h.refused(d, "mkdir of an origin active on host 1", syscall.EBUSY, []string{lockedByOther}, before, func() error {
 			return os.Mkdir(d.path("svg/base/h2early"), 0o755)
 		})
-		h.refused(d, "reading the image of a snapshot active on host 1", syscall.EBUSY, nil, before, func() error {
+		h.refused(d, "reading the image of a snapshot active on host 1", syscall.EBUSY, []string{notActiveHere}, before, func() error {
 			f, err := os.Open(s1 + "/image")
 			if err != nil {
 				return err
@@ -186,20 +188,20 @@ func TestShared(t *testing.T) {
 			_, err = f.Read(make([]byte, 4096))
 			return err
 		})
-		h.refused(d, "listing files/ of a snapshot active on host 1", syscall.EBUSY, nil, before, func() error {
+		h.refused(d, "listing files/ of a snapshot active on host 1", syscall.EBUSY, []string{notActiveHere}, before, func() error {
 			_, err := os.ReadDir(s1 + "/files")
 			return err
 		})
-		h.refused(d, "extend of a snapshot active on host 1", syscall.EBUSY, nil, before, func() error {
+		h.refused(d, "extend of a snapshot active on host 1", syscall.EBUSY, []string{notActiveHere}, before, func() error {
 			return os.WriteFile(s1+"/ctl", []byte("extend 8M\n"), 0)
 		})
-		h.refused(d, "merge of a snapshot active on host 1", syscall.EBUSY, nil, before, func() error {
+		h.refused(d, "merge of a snapshot active on host 1", syscall.EBUSY, []string{notActiveHere}, before, func() error {
 			return os.WriteFile(s1+"/ctl", []byte("merge\n"), 0)
 		})
-		h.refused(d, "mv of a snapshot active on host 1", syscall.EBUSY, nil, before, func() error {
+		h.refused(d, "mv of a snapshot active on host 1", syscall.EBUSY, []string{notActiveHere}, before, func() error {
 			return os.Rename(s1, d.path("svg/base/s1x"))
 		})
-		h.refused(d, "rmdir of a snapshot active on host 1", syscall.EBUSY, nil, before, func() error {
+		h.refused(d, "rmdir of a snapshot active on host 1", syscall.EBUSY, []string{notActiveHere}, before, func() error {
 			return syscall.Rmdir(d.path("svg/base/s2"))
 		})
 		h.signal("refusals-done", "")
@@ -533,7 +535,8 @@ func (h *sharedHost) do(d *daemon, what string, op func() error) error {
 }
 
 // refused checks that op fails with want and leaves LVM as before, and
-// that snapfs logged LVM's message, one of lvmSays, unless that is empty.
+// that snapfs logged why, one of lvmSays (LVM's message, or snapfs's own
+// when it refused before LVM ran), unless that is empty.
 func (h *sharedHost) refused(d *daemon, what string, want syscall.Errno, lvmSays []string, before string, op func() error) {
 	h.t.Helper()
 	start := time.Now()
