@@ -480,14 +480,17 @@ func (o *Ops) Device(ctx context.Context, uuid string) (string, error) {
 		return "", err
 	}
 	if err := lockedHere(e); err != nil {
+		o.log.Warn("refused: the snapshot's image and files/ are not to be used here", "snapshot", e.String(), "err", err)
 		return "", err
 	}
 	if !o.isInactive(e) {
 		return model.LVPath(e), nil
 	}
 	if org := e.Parent; e.LV.Attr.IsCOWSnapshot() && org != nil && !org.LV.Attr.Active() {
-		return "", fmt.Errorf("%s: its origin is not active, and activating the snapshot would activate the origin too "+
+		err := fmt.Errorf("%s: its origin is not active, and activating the snapshot would activate the origin too "+
 			"(and start a merge pending on it); lvchange -ay %s/%s activates it: %w", e, org.LV.VG, org.LV.Name, ErrOriginInactive)
+		o.log.Warn("refused: the snapshot's image and files/ are not to be used here", "snapshot", e.String(), "err", err)
+		return "", err
 	}
 	err = o.Change(ctx, "activate", e.String(), func(ctx context.Context) error {
 		return o.run(e.LV.VG, func() error {
