@@ -69,9 +69,10 @@ func TestScheduleKeepLast(t *testing.T) {
 	if err := os.Remove(d.path("e2e/web/" + first)); errnoOf(err) != syscall.EBUSY {
 		t.Errorf("rmdir of a held snapshot: %v, want EBUSY", err)
 	}
-	if !strings.Contains(d.logs.String(), "is held (tag snapfs_hold") {
-		t.Errorf("the log does not say it is held:\n%s", d.logs.String())
-	}
+	// snapfs's log reaches the test through a pipe, after the reply.
+	waitFor(t, 10*time.Second, "the log to say it is held", func() bool {
+		return strings.Contains(d.logs.String(), "is held (tag snapfs_hold")
+	})
 	if !strings.Contains(events.String(), `"event":"pruned"`) {
 		t.Errorf("no pruned event: %s", events)
 	}

@@ -203,6 +203,21 @@ quiesce = "pause"
 	startDomain(t, "killdom", "/dev/kvg/web", kernel, initrd)
 	waitMatch(t, first.path("kvg/web/domu"), `^killdom (running|blocked)\n$`)
 
+	// The VG's lock, held here, keeps snapfs's lvcreate waiting while
+	// killdom is paused, so that the kill comes while it is paused: with
+	// the lvcreate free to run, a loaded machine has seen snapfs unpause
+	// killdom between the test's xl list and its kill. flock -o: the lock
+	// goes with the flock process.
+	holder := exec.Command("flock", "-o", "/run/lock/lvm/V_kvg", "sleep", "600")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	release := func() { _ = holder.Process.Kill(); _ = holder.Wait() }
+	t.Cleanup(release)
+	waitFor(t, 10*time.Second, "the test to hold kvg's lock", func() bool {
+		_, err := sh(t, "flock -n /run/lock/lvm/V_kvg true")
+		return err != nil
+	})
 	mkdir := exec.Command("mkdir", first.path("kvg/web/crash"))
 	if err := mkdir.Start(); err != nil {
 		t.Fatal(err)
@@ -213,6 +228,7 @@ quiesce = "pause"
 	if err := first.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
+	release()
 	<-first.done
 	first.done <- nil // for the cleanup's stop: the kill was the test's
 	_ = mkdir.Wait()  // the kernel ends its request when snapfs dies
