@@ -96,7 +96,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 
 // Tick takes what is due, prunes, expires, and frees space, once.
 func (s *Scheduler) Tick(ctx context.Context) {
-	tree, err := s.store.Current()
+	tree, err := s.store.Settled()
 	if err != nil {
 		return
 	}
@@ -114,7 +114,7 @@ func (s *Scheduler) Tick(ctx context.Context) {
 		}
 	}
 	// The model after the snapshots taken and pruned.
-	if tree, err = s.store.Current(); err != nil {
+	if tree, err = s.store.Settled(); err != nil {
 		return
 	}
 	s.expire(ctx, now, tree)

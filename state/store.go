@@ -149,7 +149,17 @@ func (s *Store) since(t time.Time) time.Duration { return s.now().Sub(t) }
 // flight, an access never waits for a report: LVM answers it only once the
 // change is done (one lvm shell, or the VG's lock), and the model is what
 // LVM showed before the change began, which the change's own end replaces.
-func (s *Store) Current() (*model.Tree, error) {
+func (s *Store) Current() (*model.Tree, error) { return s.current(false) }
+
+// Settled is Current for the periodic ticks of the guard and the schedules:
+// an unchanged change stamp keeps the model current however old it is.
+// TrustAge is for changes that touch nothing the stamp looks at, which an
+// access sees within a minute; the ticks, which come every second whether
+// anyone looks or not, would otherwise make an idle snapfs read LVM every
+// TrustAge.
+func (s *Store) Settled() (*model.Tree, error) { return s.current(true) }
+
+func (s *Store) current(settled bool) (*model.Tree, error) {
 	s.mu.Lock()
 	t, taken := s.tree, s.taken
 	s.mu.Unlock()
@@ -157,7 +167,7 @@ func (s *Store) Current() (*model.Tree, error) {
 	if t != nil && age < s.opts.MaxAge {
 		return t, nil
 	}
-	if t != nil && s.unchanged() {
+	if t != nil && s.unchanged(settled) {
 		return t, nil
 	}
 	if t != nil && (age < s.opts.MaxAge+s.opts.StaleGrace || s.changes.Load() > 0) {
@@ -202,14 +212,14 @@ func (s *Store) Path(uuid string) (string, error) {
 // unchanged tells whether the change stamp says that LVM has changed
 // nothing since the model was read, and then counts the model as current
 // from now.
-func (s *Store) unchanged() bool {
+func (s *Store) unchanged(settled bool) bool {
 	if s.opts.Stamp == nil {
 		return false
 	}
 	s.mu.Lock()
 	t, stamp, read := s.tree, s.stamp, s.read
 	s.mu.Unlock()
-	if t == nil || stamp == "" || s.since(read) >= s.opts.TrustAge {
+	if t == nil || stamp == "" || (!settled && s.since(read) >= s.opts.TrustAge) {
 		return false
 	}
 	now, ok := s.takeStamp(t)

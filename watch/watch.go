@@ -108,7 +108,7 @@ func (w *Watcher) Tick(ctx context.Context) {
 	if w.dm == nil {
 		return
 	}
-	tree, err := w.store.Current()
+	tree, err := w.store.Settled()
 	if err != nil {
 		return
 	}
