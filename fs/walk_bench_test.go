@@ -1,0 +1,486 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"golang.org/x/sys/unix"
+
+	"github.com/snapfs/snapfs/events"
+	"github.com/snapfs/snapfs/lvm"
+	"github.com/snapfs/snapfs/lvm/lvmtest"
+	"github.com/snapfs/snapfs/metrics"
+	"github.com/snapfs/snapfs/ops"
+	"github.com/snapfs/snapfs/snapmount"
+	"github.com/snapfs/snapfs/state"
+	"github.com/snapfs/snapfs/watch"
+)
+
+// The walk benchmarks are make bench's walk and cat measures on this host,
+// without the VM: snapfs mounted for real over a fake VG of LVs like the
+// bench's (half origins, each with one COW snapshot), and the floor, the
+// same tree's shape on a tmpfs served by go-fuse's loopback with snapfs's
+// mount options and one-second timeouts. They run only with -bench, as
+// root:
+//
+//	go test -run '^$' -bench 'Walk|Allocated' -benchtime 5x ./fs
+//	go test -run '^$' -bench 'Walk/snapfs' -benchtime 10x -cpuprofile cpu.out ./fs
+//
+// SNAPFS_BENCH_LVS sets the number of LVs (1000). Besides the time of ls
+// -lR (ns/op, the walk's wall time, ls included), each reports the CPU the
+// test process (the file system's server) spent a walk, cpu-ms/walk, which
+// varies much less with the host's load, and for snapfs the device-mapper
+// reads a walk cost. Cold is a fresh mount (the kernel knows no entry; the
+// model is read at the first access), as after dropping the caches; warm is
+// a walk 1.1 s after the last, past every timeout of the kernel's caches,
+// as in the VM, where a walk takes longer than those timeouts.
+
+// benchLVs is the size of the benchmarks' VG.
+func benchLVs(b *testing.B) int {
+	n := 1000
+	if s := os.Getenv("SNAPFS_BENCH_LVS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil || n < 2 {
+			b.Fatalf("SNAPFS_BENCH_LVS=%q: want a number of LVs, 2 or more", s)
+		}
+	}
+	return n
+}
+
+// benchLVM is a fake LVM with VG bench of n LVs: origins oNNNN, each with
+// one active COW snapshot sNNNN, with device numbers, as make bench makes
+// them.
+func benchLVM(n int) *lvmtest.LVM {
+	f := &lvmtest.LVM{FailNext: map[string]error{}}
+	f.VGs = []lvm.VG{{Name: "bench", UUID: "nuQNYm-yntI-YYbI-SwDi-VDdG-zHo1-dpLasg", Seqno: 7,
+		Size: 8 << 30, Free: 4 << 30, ExtentSize: 4 << 20}}
+	created := time.Date(2026, 11, 21, 6, 12, 56, 0, time.UTC)
+	for i := 0; i < n/2; i++ {
+		origin := fmt.Sprintf("o%04d", i)
+		f.LVs = append(f.LVs, lvm.LV{
+			Name: origin, VG: "bench", UUID: fmt.Sprintf("OOOOOO-%04d-0000-0000-0000-0000-000000", i),
+			Path: "/dev/bench/" + origin, Attr: lvmtest.MustAttr("owi-a-s---"), Size: 4 << 20, Time: created,
+			KernelMajor: 254, KernelMinor: 2 * i, SegType: "linear", Segments: 1,
+		}, lvm.LV{
+			Name: fmt.Sprintf("s%04d", i), VG: "bench", UUID: fmt.Sprintf("SSSSSS-%04d-0000-0000-0000-0000-000000", i),
+			Path: fmt.Sprintf("/dev/bench/s%04d", i), Attr: lvmtest.MustAttr("swi-a-s---"), Origin: origin,
+			Size: 4 << 20, OriginSize: 4 << 20, SnapPercent: lvm.Percent{Hundredths: 62, Valid: true},
+			ChunkSize: 4096, Time: created, KernelMajor: 254, KernelMinor: 2*i + 1, SegType: "linear", Segments: 1,
+		})
+	}
+	return f
+}
+
+// benchDM is device-mapper for benchLVM: every LV's device, open by none,
+// a snapshot's COW store 208 of 8192 sectors used. Each read makes a real
+// DM_TABLE_STATUS ioctl (of a device that does not exist, when
+// /dev/mapper/control can be opened), so that it costs a system call as in
+// the VM, and is counted.
+type benchDM struct {
+	real  *lvm.DeviceMapper
+	reads atomic.Int64
+}
+
+func newBenchDM() *benchDM {
+	d := &benchDM{}
+	if real, err := lvm.OpenDeviceMapper(); err == nil {
+		d.real = real
+	}
+	return d
+}
+
+func (d *benchDM) Close() {
+	if d.real != nil {
+		d.real.Close()
+	}
+}
+
+func (d *benchDM) Status(name string) (*lvm.DeviceStatus, error) {
+	d.reads.Add(1)
+	if d.real != nil {
+		d.real.Status("snapfs-bench-none")
+	}
+	lv, ok := strings.CutPrefix(name, "bench-")
+	if !ok || len(lv) != 5 {
+		return nil, fmt.Errorf("device %s: %w", name, lvm.ErrNotFound)
+	}
+	st := &lvm.DeviceStatus{Name: name, Major: 254, Live: true}
+	switch lv[0] {
+	case 'o':
+		st.Targets = []lvm.Target{{Length: 8192, Type: "snapshot-origin"}}
+	case 's':
+		st.Targets = []lvm.Target{{Length: 8192, Type: "snapshot", Params: "208/8192 16"}}
+	default:
+		return nil, fmt.Errorf("device %s: %w", name, lvm.ErrNotFound)
+	}
+	return st, nil
+}
+
+func (d *benchDM) TableStatus(name string) ([]lvm.Target, error) {
+	st, err := d.Status(name)
+	if err != nil {
+		return nil, err
+	}
+	return st.Targets, nil
+}
+
+// benchTree is a snapfs tree over benchLVM, wired as cmd/snapfs wires it
+// (the guard's numbers, events, metrics), mounted on dir.
+type benchTree struct {
+	fs     *FS
+	server *Server
+	store  *state.Store
+}
+
+func mountBenchTree(b testing.TB, dir string, fake *lvmtest.LVM, dm *benchDM) *benchTree {
+	b.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store := state.New(fake, state.Options{VGs: []string{"bench"}, DM: dm, Logger: log,
+		Stamp: func([]string) (string, bool) { return "unchanged", true }})
+	var operations *ops.Ops
+	mounts := snapmount.New(snapmount.Options{Mountpoint: dir, Logger: log, Path: store.Path,
+		StagingDir: b.TempDir(), AdminGID: -1,
+		Device: func(ctx context.Context, uuid string) (string, error) { return operations.Device(ctx, uuid) }})
+	broker := events.NewBroker(0)
+	operations = ops.New(fake, store, ops.Options{SnapshotSize: lvm.SizeSpec{Extents: "20%ORIGIN"},
+		DM: dm, Logger: log, Files: mounts, Events: broker})
+	store.OnReplace(operations.Announce)
+	w := watch.New(store, dm, operations, watch.Options{Events: broker, Logger: log})
+	f := New(Parts{Store: store, Ops: operations, Mounts: mounts, DM: dm, Extras: w.Extras(), Events: broker,
+		Metrics: func() ([]byte, error) {
+			t, err := store.Current()
+			if err != nil {
+				return nil, err
+			}
+			return metrics.Render(metrics.Input{Tree: t, DM: dm, MinFree: w.MinFreeBytes, Pools: w.Pool}), nil
+		}}, Options{AdminGID: -1, Logger: log})
+	server, err := f.Mount(dir, MountConfig{Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &benchTree{fs: f, server: server, store: store}
+}
+
+func (t *benchTree) unmount(b testing.TB) {
+	b.Helper()
+	t.fs.Close()
+	if err := t.server.Unmount(); err != nil {
+		b.Fatal(err)
+	}
+	t.server.Wait()
+}
+
+// benchRoot skips a benchmark that cannot mount.
+func benchRoot(b *testing.B) {
+	b.Helper()
+	if os.Geteuid() != 0 {
+		b.Skip("mounting needs root")
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		b.Skipf("no /dev/fuse: %v", err)
+	}
+}
+
+// cpuTime is the CPU this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// lsWalk runs ls -lR of dir and returns the CPU this process spent
+// serving it.
+func lsWalk(b testing.TB, dir string) time.Duration {
+	b.Helper()
+	cpu := cpuTime()
+	cmd := exec.Command("ls", "-lR", dir)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	cmd.Stdout = io.Discard
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("ls -lR %s: %v\n%s", dir, err, stderr.String())
+	}
+	return cpuTime() - cpu
+}
+
+// walkBench times the walks of what mount mounts on a fresh directory:
+// cold, each on a fresh mount, or warm, each 1.1 s after the last on one
+// mount.
+func walkBench(b *testing.B, cold bool, mount func(dir string) (unmount func())) {
+	dir := b.TempDir()
+	var cpu time.Duration
+	if !cold {
+		unmount := mount(dir)
+		defer unmount()
+		lsWalk(b, dir)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		var unmount func()
+		if cold {
+			unmount = mount(dir)
+		} else {
+			time.Sleep(1100 * time.Millisecond)
+		}
+		b.StartTimer()
+		cpu += lsWalk(b, dir)
+		b.StopTimer()
+		if cold {
+			unmount()
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/walk")
+}
+
+// BenchmarkWalk times ls -lR of snapfs and of its floor, cold and warm.
+func BenchmarkWalk(b *testing.B) {
+	benchRoot(b)
+	n := benchLVs(b)
+	for _, cold := range []bool{true, false} {
+		name := "warm"
+		if cold {
+			name = "cold"
+		}
+		b.Run("snapfs/"+name, func(b *testing.B) {
+			fake, dm := benchLVM(n), newBenchDM()
+			defer dm.Close()
+			var reads int64
+			walkBench(b, cold, func(dir string) func() {
+				t := mountBenchTree(b, dir, fake, dm)
+				return func() { t.unmount(b) }
+			})
+			reads = dm.reads.Load()
+			b.ReportMetric(float64(reads)/float64(b.N), "dm-reads/walk")
+		})
+		b.Run("loopback/"+name, func(b *testing.B) {
+			shape := benchShape(b, n)
+			walkBench(b, cold, func(dir string) func() { return mountLoopback(b, shape, dir) })
+		})
+	}
+}
+
+// benchShape copies the shape of the snapfs tree of n LVs (directories,
+// file names and sizes; files/ empty) to a fresh tmpfs, as make bench's
+// floor does, and returns its directory.
+func benchShape(b *testing.B, n int) string {
+	b.Helper()
+	shape := b.TempDir()
+	if err := unix.Mount("bench-shape", shape, "tmpfs", 0, ""); err != nil {
+		b.Fatalf("tmpfs: %v", err)
+	}
+	b.Cleanup(func() { unix.Unmount(shape, unix.MNT_DETACH) })
+	src := b.TempDir()
+	fake, dm := benchLVM(n), newBenchDM()
+	defer dm.Close()
+	t := mountBenchTree(b, src, fake, dm)
+	defer t.unmount(b)
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(shape, rel)
+		if d.IsDir() {
+			if err := os.MkdirAll(to, 0o755); err != nil {
+				return err
+			}
+			if d.Name() == "files" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, make([]byte, info.Size()), 0o644)
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return shape
+}
+
+// mountLoopback mounts go-fuse's loopback of dir on mnt as make bench's
+// floor does: snapfs's mount options and readahead, one-second entry and
+// attribute timeouts.
+func mountLoopback(b *testing.B, dir, mnt string) func() {
+	b.Helper()
+	root, err := gofs.NewLoopbackRoot(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := MountOptions(false, false)
+	second := time.Second
+	opts.EntryTimeout, opts.AttrTimeout = &second, &second
+	server, err := gofs.Mount(mnt, root, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := RaiseReadahead(mnt); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		if err := server.Unmount(); err != nil {
+			b.Fatal(err)
+		}
+		server.Wait()
+	}
+}
+
+// BenchmarkAllocated times cat of a snapshot's allocated, as make bench
+// does, and the same content in a file on a tmpfs (its floor); the read
+// variants open, read and close the file from this process, without
+// starting cat.
+func BenchmarkAllocated(b *testing.B) {
+	benchRoot(b)
+	n := benchLVs(b)
+	fake, dm := benchLVM(n), newBenchDM()
+	defer dm.Close()
+	dir := b.TempDir()
+	t := mountBenchTree(b, dir, fake, dm)
+	defer t.unmount(b)
+	file := filepath.Join(dir, "bench", "o0001", "s0001", "allocated")
+	content, err := os.ReadFile(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	shm := b.TempDir()
+	if err := unix.Mount("bench-allocated", shm, "tmpfs", 0, ""); err != nil {
+		b.Fatalf("tmpfs: %v", err)
+	}
+	defer unix.Unmount(shm, unix.MNT_DETACH)
+	local := filepath.Join(shm, "allocated")
+	if err := os.WriteFile(local, content, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	reports := fake.ReportCount()
+	for _, c := range []struct{ name, path string }{{"snapfs", file}, {"tmpfs", local}} {
+		b.Run("cat/"+c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if out, err := exec.Command("cat", c.path).Output(); err != nil || string(out) != string(content) {
+					b.Fatalf("cat %s: %q, %v", c.path, out, err)
+				}
+			}
+		})
+		b.Run("read/"+c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if data, err := os.ReadFile(c.path); err != nil || len(data) != len(content) {
+					b.Fatalf("read %s: %q, %v", c.path, data, err)
+				}
+			}
+		})
+	}
+	if r := fake.ReportCount() - reports; r != 0 {
+		b.Errorf("%d reports of LVM in the reads of allocated, want 0", r)
+	}
+}
+
+// BenchmarkMemory reports the memory of a process that serves a tree of
+// SNAPFS_BENCH_LVS LVs walked several times, as make bench reads snapfs's
+// after its walks: a fresh process (this test binary, run again for
+// TestMemoryServer), under cmd/snapfs's memory settings, does a cold walk
+// and then b.N warm ones, each after a report, and tells its resident set
+// (VmRSS), its resident set before mounting, and the Go heap in use.
+//
+//	go test -run '^$' -bench Memory -benchtime 5x ./fs
+func BenchmarkMemory(b *testing.B) {
+	benchRoot(b)
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestMemoryServer$", "-test.v")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("SNAPFS_BENCH_MEMORY_WALKS=%d", b.N), fmt.Sprintf("SNAPFS_BENCH_LVS=%d", benchLVs(b)))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		b.Fatalf("%v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`memory: (.*)`).FindSubmatch(out)
+	if m == nil {
+		b.Fatalf("no memory line in\n%s", out)
+	}
+	for _, metric := range strings.Fields(string(m[1])) {
+		unit, value, _ := strings.Cut(metric, "=")
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			b.Fatalf("%q: %v", metric, err)
+		}
+		b.ReportMetric(v, unit)
+	}
+}
+
+// TestMemoryServer is BenchmarkMemory's process, as os/exec's tests have a
+// helper process: it does nothing unless that benchmark starts it.
+func TestMemoryServer(t *testing.T) {
+	walks, err := strconv.Atoi(os.Getenv("SNAPFS_BENCH_MEMORY_WALKS"))
+	if err != nil {
+		return
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(24 << 20)
+	}
+	n, _ := strconv.Atoi(os.Getenv("SNAPFS_BENCH_LVS"))
+	fake, dm := benchLVM(n), newBenchDM()
+	defer dm.Close()
+	before := vmRSS(t)
+	dir := t.TempDir()
+	tree := mountBenchTree(t, dir, fake, dm)
+	defer tree.unmount(t)
+	lsWalk(t, dir)
+	for i := 0; i < walks; i++ {
+		time.Sleep(1100 * time.Millisecond)
+		// A report before each walk, as after a change by hand.
+		if _, err := tree.store.Refresh(true); err != nil {
+			t.Fatal(err)
+		}
+		lsWalk(t, dir)
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if path := os.Getenv("SNAPFS_BENCH_HEAPPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pprof.Lookup("heap").WriteTo(f, 0)
+		f.Close()
+	}
+	fmt.Printf("memory: rss-MB=%.1f rss-before-MB=%.1f heap-inuse-MB=%.1f gcs=%d\n",
+		float64(vmRSS(t))/(1<<20), float64(before)/(1<<20), float64(ms.HeapInuse)/(1<<20), ms.NumGC)
+}
+
+var vmRSSLine = regexp.MustCompile(`(?m)^VmRSS:\s+(\d+) kB$`)
+
+// vmRSS is this process's resident set in bytes, as make bench reads
+// snapfs's.
+func vmRSS(b testing.TB) int64 {
+	b.Helper()
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := vmRSSLine.FindSubmatch(status)
+	if m == nil {
+		b.Fatal("no VmRSS in /proc/self/status")
+	}
+	kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	return kb << 10
+}
