@@ -45,7 +45,8 @@ import (
 // -lR (ns/op, the walk's wall time, ls included), each reports the CPU the
 // test process (the file system's server) spent a walk, cpu-ms/walk, which
 // varies much less with the host's load, and for snapfs the device-mapper
-// reads a walk cost. Cold is a fresh mount (the kernel knows no entry; the
+// reads a walk cost; allocs/walk and MB-alloc/walk are what the Go heap
+// allocated meanwhile (the garbage a walk leaves). Cold is a fresh mount (the kernel knows no entry; the
 // model is read at the first access), as after dropping the caches; warm is
 // a walk 1.1 s after the last, past every timeout of the kernel's caches,
 // as in the VM, where a walk takes longer than those timeouts.
@@ -225,6 +226,7 @@ func lsWalk(b testing.TB, dir string) time.Duration {
 func walkBench(b *testing.B, cold bool, mount func(dir string) (unmount func())) {
 	dir := b.TempDir()
 	var cpu time.Duration
+	var allocs, bytes uint64
 	if !cold {
 		unmount := mount(dir)
 		defer unmount()
@@ -239,15 +241,22 @@ func walkBench(b *testing.B, cold bool, mount func(dir string) (unmount func()))
 		} else {
 			time.Sleep(1100 * time.Millisecond)
 		}
+		var ms0, ms1 runtime.MemStats
+		runtime.ReadMemStats(&ms0)
 		b.StartTimer()
 		cpu += lsWalk(b, dir)
 		b.StopTimer()
+		runtime.ReadMemStats(&ms1)
+		allocs += ms1.Mallocs - ms0.Mallocs
+		bytes += ms1.TotalAlloc - ms0.TotalAlloc
 		if cold {
 			unmount()
 		}
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/walk")
+	b.ReportMetric(float64(allocs)/float64(b.N), "allocs/walk")
+	b.ReportMetric(float64(bytes)/(1<<20)/float64(b.N), "MB-alloc/walk")
 }
 
 // BenchmarkWalk times ls -lR of snapfs and of its floor, cold and warm.
