@@ -64,7 +64,13 @@ func (f *FS) filesInode(ctx context.Context, parent *gofs.Inode, e *model.LVEntr
 	f.filesAttr(&out.Attr, n, e, 0)
 	// The attributes are never cached (timeout 0): chdir's permission check
 	// must reach snapfs, see Getattr.
-	return parent.NewInode(ctx, &filesDir{fs: f, uuid: e.LV.UUID, part: part}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: n})
+	name := part
+	if name == "" {
+		name = "files"
+	}
+	return f.childInode(ctx, parent, name, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: n}, func() gofs.InodeEmbedder {
+		return &filesDir{fs: f, uuid: e.LV.UUID, part: part}
+	})
 }
 
 // filesAttr fills the attributes of the directory under the mount: entered
