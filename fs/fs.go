@@ -60,9 +60,11 @@ type Parts struct {
 	// Extras are the guard's numbers in the status files (zero: none).
 	Extras model.Extras
 	// Events, when set, is MOUNT/events; Metrics, when set, renders
-	// MOUNT/metrics.
+	// MOUNT/metrics, reading the devices' live status from dm: DM when a
+	// process opens the file, DM behind the short cache of sizes when
+	// the kernel is told its size (a lookup), as for the status files.
 	Events  *events.Broker
-	Metrics func() ([]byte, error)
+	Metrics func(dm model.DeviceMapper) ([]byte, error)
 	// Xen and Checkpoints, when set, are MOUNT/xen.
 	Xen         XenDomains
 	Checkpoints *checkpoint.Store
@@ -79,7 +81,7 @@ type FS struct {
 	domains Domains
 	extras  model.Extras
 	events  *events.Broker
-	metrics func() ([]byte, error)
+	metrics func(dm model.DeviceMapper) ([]byte, error)
 	xen     XenDomains
 	// checkpoints are the Xen checkpoints' records, for MOUNT/xen.
 	checkpoints *checkpoint.Store

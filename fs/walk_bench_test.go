@@ -25,6 +25,7 @@ import (
 	"github.com/snapfs/snapfs/lvm"
 	"github.com/snapfs/snapfs/lvm/lvmtest"
 	"github.com/snapfs/snapfs/metrics"
+	"github.com/snapfs/snapfs/model"
 	"github.com/snapfs/snapfs/ops"
 	"github.com/snapfs/snapfs/snapmount"
 	"github.com/snapfs/snapfs/state"
@@ -163,7 +164,7 @@ func mountBenchTree(b testing.TB, dir string, fake *lvmtest.LVM, dm *benchDM) *b
 	store.OnReplace(operations.Announce)
 	w := watch.New(store, dm, operations, watch.Options{Events: broker, Logger: log})
 	f := New(Parts{Store: store, Ops: operations, Mounts: mounts, DM: dm, Extras: w.Extras(), Events: broker,
-		Metrics: func() ([]byte, error) {
+		Metrics: func(dm model.DeviceMapper) ([]byte, error) {
 			t, err := store.Current()
 			if err != nil {
 				return nil, err

@@ -196,7 +196,7 @@ func buildTree(cfg Config, b *backends, adminGID int, mountpoint string, log *sl
 	}
 	w := watch.New(store, dm, operations, watchOptions(cfg, opsOpts.Events, log))
 	fsParts := fs.Parts{Store: store, Ops: operations, Mounts: mounts, DM: dm, Domains: domains,
-		Extras: w.Extras(), Metrics: metricsFile(store, dm, w, broker, b.runner)}
+		Extras: w.Extras(), Metrics: metricsFile(store, w, broker, b.runner)}
 	if b.xen != nil {
 		fsParts.Xen, fsParts.Checkpoints = checkpointXen{b.xen.c}, ckpts
 	}
