@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/debug"
+	runtimemetrics "runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/snapfs/snapfs/events"
+	"github.com/snapfs/snapfs/internal/memlimit"
 	"github.com/snapfs/snapfs/lvm"
 	"github.com/snapfs/snapfs/lvm/lvmtest"
 	"github.com/snapfs/snapfs/metrics"
@@ -483,10 +485,11 @@ func TestMemoryServer(t *testing.T) {
 	if err != nil {
 		return
 	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(24 << 20)
-	}
 	n, _ := strconv.Atoi(os.Getenv("SNAPFS_BENCH_LVS"))
+	// As cmd/snapfs sets it, once it has read the model.
+	if memlimit.Own() {
+		debug.SetMemoryLimit(memlimit.For(n))
+	}
 	fake, dm := newBenchReports(n), newBenchDM()
 	defer dm.Close()
 	before := vmRSS(t)
@@ -512,8 +515,10 @@ func TestMemoryServer(t *testing.T) {
 		pprof.Lookup("heap").WriteTo(f, 0)
 		f.Close()
 	}
-	fmt.Printf("memory: rss-MB=%.1f rss-before-MB=%.1f heap-inuse-MB=%.1f gcs=%d\n",
-		float64(vmRSS(t))/(1<<20), float64(before)/(1<<20), float64(ms.HeapInuse)/(1<<20), ms.NumGC)
+	gcCPU := []runtimemetrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	runtimemetrics.Read(gcCPU)
+	fmt.Printf("memory: rss-MB=%.1f rss-before-MB=%.1f heap-inuse-MB=%.1f gcs=%d gc-cpu-ms=%.0f\n",
+		float64(vmRSS(t))/(1<<20), float64(before)/(1<<20), float64(ms.HeapInuse)/(1<<20), ms.NumGC, gcCPU[0].Value.Float64()*1000)
 }
 
 var vmRSSLine = regexp.MustCompile(`(?m)^VmRSS:\s+(\d+) kB$`)
