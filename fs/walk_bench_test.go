@@ -48,12 +48,16 @@ import (
 // SNAPFS_BENCH_LVS sets the number of LVs (1000). Besides the time of ls
 // -lR (ns/op, the walk's wall time, ls included), each reports the CPU the
 // test process (the file system's server) spent a walk, cpu-ms/walk, which
-// varies much less with the host's load, and for snapfs the device-mapper
-// reads a walk cost; allocs/walk and MB-alloc/walk are what the Go heap
-// allocated meanwhile (the garbage a walk leaves). Cold is a fresh mount (the kernel knows no entry; the
-// model is read at the first access), as after dropping the caches; warm is
-// a walk 1.1 s after the last, past every timeout of the kernel's caches,
-// as in the VM, where a walk takes longer than those timeouts.
+// varies much less with the host's load (take the least of several runs on
+// a busy host), the Go heap's allocations meanwhile (allocs/walk and
+// MB-alloc/walk: the garbage a walk leaves), and for snapfs the
+// device-mapper reads a walk cost. Cold is a fresh mount of a fresh tree
+// (the kernel knows no entry, the model is read at the first access, and
+// no snapshot's files/ has been looked into yet), as after dropping the
+// caches but harsher: in the VM, cold walks after the first find the
+// snapshots' files/ prepared. Warm is a walk 1.1 s after the last, past
+// every timeout of the kernel's caches, as in the VM, where a walk takes
+// longer than those timeouts.
 
 // benchLVs is the size of the benchmarks' VG.
 func benchLVs(b *testing.B) int {
