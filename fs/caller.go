@@ -35,10 +35,23 @@ func ownRequest(ctx context.Context) bool {
 	if pid == 0 {
 		return false
 	}
-	if pid == os.Getpid() {
+	return ownThread(pid)
+}
+
+// ownThread tells whether thread tid is one of this process's: tgkill with
+// signal 0 sends nothing and fails with ESRCH unless the thread is in the
+// thread group. One system call, where a stat of /proc/self/task/TID walks
+// procfs and allocates; it runs for every look at a snapshot's files/ (a
+// walk of the tree looks at each).
+func ownThread(tid int) bool {
+	pid := os.Getpid()
+	if tid == pid {
 		return true
 	}
-	_, err := os.Stat("/proc/self/task/" + strconv.Itoa(pid))
+	err := unix.Tgkill(pid, tid, 0)
+	for err == unix.EINTR {
+		err = unix.Tgkill(pid, tid, 0)
+	}
 	return err == nil
 }
 

@@ -2,10 +2,13 @@ package fs
 
 import (
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestChdirSyscall(t *testing.T) {
@@ -57,5 +60,27 @@ func TestCallerSyscallWaitsOutRunning(t *testing.T) {
 	}
 	if got := callerSyscall(1, func(int) (string, error) { return "", os.ErrNotExist }); got != "" {
 		t.Errorf("unreadable: %q", got)
+	}
+}
+
+// ownThread finds this process's threads, and no other process's.
+func TestOwnThread(t *testing.T) {
+	if !ownThread(os.Getpid()) {
+		t.Error("the main thread is not the process's own")
+	}
+	tid := make(chan int)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tid <- unix.Gettid()
+	}()
+	if n := <-tid; !ownThread(n) {
+		t.Errorf("thread %d is not the process's own", n)
+	}
+	if ownThread(1) {
+		t.Error("init's thread is the process's own")
+	}
+	if ownThread(1 << 30) {
+		t.Error("a thread that does not exist is the process's own")
 	}
 }

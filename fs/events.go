@@ -82,8 +82,8 @@ func (h *eventsHandle) Release(context.Context) syscall.Errno {
 
 // metricsInode is MOUNT/metrics: an info file rendered at open.
 func (f *FS) metricsInode(ctx context.Context, parent *gofs.Inode, out *fuse.EntryOut) *gofs.Inode {
-	return f.infoInode(ctx, parent, ino("root", "metrics"), "metrics", out, func(*model.Tree, model.DeviceMapper) ([]byte, error) {
-		return f.metrics()
+	return f.infoInode(ctx, parent, ino("root", "metrics"), "metrics", out, func(_ *model.Tree, dm model.DeviceMapper) ([]byte, error) {
+		return f.metrics(dm)
 	})
 }
 

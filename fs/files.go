@@ -34,12 +34,43 @@ var (
 )
 
 func (f *FS) infoInode(ctx context.Context, parent *gofs.Inode, n uint64, name string, out *fuse.EntryOut, render renderFunc) *gofs.Inode {
-	node := &infoFile{fs: f, name: name, render: render}
-	data, _ := node.content(f.sizeDM)
+	inode := f.childInode(ctx, parent, name, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: n}, func() gofs.InodeEmbedder {
+		return &infoFile{fs: f, name: name, render: render}
+	})
+	// The node that renders is the one go-fuse keeps for the file.
+	if node, ok := inode.Operations().(*infoFile); ok {
+		render = node.render
+	}
+	data, _ := f.content(render, f.sizeDM)
 	fileAttr(&out.Attr, n, 0o444, len(data))
 	out.SetAttrTimeout(infoAttrTimeout)
-	f.toldSize.Store(n, len(data))
-	return parent.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: n})
+	f.tellSize(n, len(data))
+	return inode
+}
+
+// childInode returns the node of parent's child name for a lookup: the one
+// go-fuse has when it has one of that identity (it keeps that one anyway,
+// and would drop a new one at once), else a new one made by newNode.
+func (f *FS) childInode(ctx context.Context, parent *gofs.Inode, name string, id gofs.StableAttr, newNode func() gofs.InodeEmbedder) *gofs.Inode {
+	if child := parent.GetChild(name); child != nil && child.StableAttr() == id {
+		return child
+	}
+	return parent.NewInode(ctx, newNode(), id)
+}
+
+// tellSize records the size the kernel is told of status file n, for Open.
+func (f *FS) tellSize(n uint64, size int) {
+	f.toldMu.Lock()
+	f.toldSize[n] = size
+	f.toldMu.Unlock()
+}
+
+// toldSizeOf returns the size the kernel was told last of status file n.
+func (f *FS) toldSizeOf(n uint64) (int, bool) {
+	f.toldMu.Lock()
+	defer f.toldMu.Unlock()
+	size, ok := f.toldSize[n]
+	return size, ok
 }
 
 // infoAttrTimeout is how long the kernel may answer a stat of a status
@@ -61,11 +92,16 @@ func fileAttr(a *fuse.Attr, n uint64, perm uint32, size int) {
 // content renders the file from the current model and dm: f.dm for what a
 // process reads, f.sizeDM for a size the kernel is told.
 func (n *infoFile) content(dm model.DeviceMapper) ([]byte, syscall.Errno) {
-	t, err := n.fs.store.Current()
+	return n.fs.content(n.render, dm)
+}
+
+// content renders with render from the current model and dm.
+func (f *FS) content(render renderFunc, dm model.DeviceMapper) ([]byte, syscall.Errno) {
+	t, err := f.store.Current()
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	data, err := n.render(t, dm)
+	data, err := render(t, dm)
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -84,12 +120,16 @@ func (n *infoFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 	}
 	fileAttr(&out.Attr, n.StableAttr().Ino, 0o444, len(data))
 	out.SetTimeout(infoAttrTimeout)
-	n.fs.toldSize.Store(n.StableAttr().Ino, len(data))
+	n.fs.tellSize(n.StableAttr().Ino, len(data))
 	return 0
 }
 
 // OnForget drops what the kernel was told of a file it has forgotten.
-func (n *infoFile) OnForget() { n.fs.toldSize.Delete(n.StableAttr().Ino) }
+func (n *infoFile) OnForget() {
+	n.fs.toldMu.Lock()
+	delete(n.fs.toldSize, n.StableAttr().Ino)
+	n.fs.toldMu.Unlock()
+}
 
 func (n *infoFile) Setattr(context.Context, gofs.FileHandle, *fuse.SetAttrIn, *fuse.AttrOut) syscall.Errno {
 	return syscall.EPERM
@@ -103,7 +143,7 @@ func (n *infoFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if errno != 0 {
 		return nil, 0, errno
 	}
-	if told, ok := n.fs.toldSize.Load(n.StableAttr().Ino); !ok || told.(int) != len(data) {
+	if told, ok := n.fs.toldSizeOf(n.StableAttr().Ino); !ok || told != len(data) {
 		// Attributes only (offset -1): there is no page cache to drop.
 		n.NotifyContent(-1, 0)
 	}
@@ -160,21 +200,23 @@ func (f *FS) ctlInode(ctx context.Context, parent *gofs.Inode, e *model.LVEntry,
 	// Its attributes never change.
 	out.SetAttrTimeout(infoAttrTimeout)
 	uuid := e.LV.UUID
-	where := func() string {
-		if e, err := f.store.Lookup(uuid); err == nil {
-			return e.String()
+	return f.childInode(ctx, parent, "ctl", gofs.StableAttr{Mode: syscall.S_IFREG, Ino: n}, func() gofs.InodeEmbedder {
+		where := func() string {
+			if e, err := f.store.Lookup(uuid); err == nil {
+				return e.String()
+			}
+			return uuid
 		}
-		return uuid
-	}
-	apply := func(ctx context.Context, data []byte) error {
-		e, err := f.store.Lookup(uuid)
-		if err != nil {
-			return err
+		apply := func(ctx context.Context, data []byte) error {
+			e, err := f.store.Lookup(uuid)
+			if err != nil {
+				return err
+			}
+			return f.ops.Control(ctx, e, data)
 		}
-		return f.ops.Control(ctx, e, data)
-	}
-	alive := func() error { _, err := f.store.Lookup(uuid); return err }
-	return parent.NewInode(ctx, &ctlFile{fs: f, where: where, alive: alive, apply: apply}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: n})
+		alive := func() error { _, err := f.store.Lookup(uuid); return err }
+		return &ctlFile{fs: f, where: where, alive: alive, apply: apply}
+	})
 }
 
 func (f *FS) ctlAttr(a *fuse.Attr, n uint64) {

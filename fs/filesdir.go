@@ -64,7 +64,13 @@ func (f *FS) filesInode(ctx context.Context, parent *gofs.Inode, e *model.LVEntr
 	f.filesAttr(&out.Attr, n, e, 0)
 	// The attributes are never cached (timeout 0): chdir's permission check
 	// must reach snapfs, see Getattr.
-	return parent.NewInode(ctx, &filesDir{fs: f, uuid: e.LV.UUID, part: part}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: n})
+	name := part
+	if name == "" {
+		name = "files"
+	}
+	return f.childInode(ctx, parent, name, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: n}, func() gofs.InodeEmbedder {
+		return &filesDir{fs: f, uuid: e.LV.UUID, part: part}
+	})
 }
 
 // filesAttr fills the attributes of the directory under the mount: entered
@@ -83,7 +89,9 @@ func (f *FS) filesAttr(a *fuse.Attr, n uint64, e *model.LVEntry, subdirs int) {
 // is being mounted, so the walk that looks it up crosses into the new mount.
 // snapfs's own walks (the mounting goroutine's) never wait.
 func (f *FS) waitMounted(ctx context.Context, uuid, part string) syscall.Errno {
-	if ownRequest(ctx) {
+	// Every listing of a snapshot directory looks files up: only while it
+	// is being mounted does it matter who asks.
+	if !f.mounts.Mounting(uuid, part) || ownRequest(ctx) {
 		return 0
 	}
 	return mountErrno(f.mounts.WaitMounted(ctx, uuid, part))
@@ -96,8 +104,11 @@ func (n *filesDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Att
 	}
 	// chdir into files/ shows up here only, as the permission check of the
 	// directory it is about to enter. snapfs never calls chdir, so its own
-	// requests are told apart only then.
-	if callerInChdir(ctx) && !ownRequest(ctx) {
+	// requests are told apart only then. The caller's system call is read
+	// only when a chdir could mount something: a walk of the tree checks
+	// each files/ four times, and a snapshot found to hold nothing to mount
+	// (once a look inside prepared it) needs none of those reads.
+	if !n.fs.mounts.NothingToMount(n.uuid, n.part) && callerInChdir(ctx) && !ownRequest(ctx) {
 		if errno := mountErrno(n.fs.mounts.Enter(withCaller(ctx), n.uuid, n.part, true)); errno != 0 {
 			return errno
 		}

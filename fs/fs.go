@@ -60,9 +60,11 @@ type Parts struct {
 	// Extras are the guard's numbers in the status files (zero: none).
 	Extras model.Extras
 	// Events, when set, is MOUNT/events; Metrics, when set, renders
-	// MOUNT/metrics.
+	// MOUNT/metrics, reading the devices' live status from dm: DM when a
+	// process opens the file, DM behind the short cache of sizes when
+	// the kernel is told its size (a lookup), as for the status files.
 	Events  *events.Broker
-	Metrics func() ([]byte, error)
+	Metrics func(dm model.DeviceMapper) ([]byte, error)
 	// Xen and Checkpoints, when set, are MOUNT/xen.
 	Xen         XenDomains
 	Checkpoints *checkpoint.Store
@@ -79,15 +81,16 @@ type FS struct {
 	domains Domains
 	extras  model.Extras
 	events  *events.Broker
-	metrics func() ([]byte, error)
+	metrics func(dm model.DeviceMapper) ([]byte, error)
 	xen     XenDomains
 	// checkpoints are the Xen checkpoints' records, for MOUNT/xen.
 	checkpoints *checkpoint.Store
 	warn        *logonce.Logger
 	root        *rootNode
 
-	toldSize   sync.Map     // status file inode → the size the kernel was told last
-	imageReads atomic.Int64 // image reads that reached snapfs (none with kernel passthrough)
+	toldMu     sync.Mutex
+	toldSize   map[uint64]int // status file inode → the size the kernel was told last
+	imageReads atomic.Int64   // image reads that reached snapfs (none with kernel passthrough)
 }
 
 // New builds the tree over its parts, and has the store tell it of every
@@ -100,7 +103,7 @@ func New(p Parts, opts Options) *FS {
 		opts: opts, store: p.Store, ops: p.Ops, mounts: p.Mounts, dm: p.DM,
 		sizeDM: model.NewStatusCache(p.DM, model.SizeStatusAge), domains: p.Domains, extras: p.Extras,
 		events: p.Events, metrics: p.Metrics, xen: p.Xen, checkpoints: p.Checkpoints,
-		warn: logonce.New(opts.Logger),
+		warn: logonce.New(opts.Logger), toldSize: map[uint64]int{},
 	}
 	f.root = &rootNode{fs: f}
 	p.Store.OnReplace(f.invalidate)

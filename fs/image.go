@@ -38,7 +38,9 @@ func (f *FS) imageInode(ctx context.Context, parent *gofs.Inode, e *model.LVEntr
 	n := ino("lv", e.LV.UUID, "image")
 	f.imageAttr(&out.Attr, n, e)
 	out.SetAttrTimeout(imageAttrTimeout)
-	return parent.NewInode(ctx, &imageFile{fs: f, uuid: e.LV.UUID}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: n})
+	return f.childInode(ctx, parent, "image", gofs.StableAttr{Mode: syscall.S_IFREG, Ino: n}, func() gofs.InodeEmbedder {
+		return &imageFile{fs: f, uuid: e.LV.UUID}
+	})
 }
 
 // imageAttrTimeout is how long the kernel may cache an image's attributes.

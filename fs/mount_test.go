@@ -161,7 +161,7 @@ func mountFake(t *testing.T, s setup) *mountedFS {
 		m.store.OnReplace(operations.Announce)
 	}
 	if s.metrics {
-		parts.Metrics = func() ([]byte, error) {
+		parts.Metrics = func(dm model.DeviceMapper) ([]byte, error) {
 			t, err := m.store.Current()
 			if err != nil {
 				return nil, err

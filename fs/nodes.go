@@ -182,7 +182,9 @@ func vgIno(v *model.VGEntry) uint64 { return ino("vg", v.VG.UUID) }
 
 func (f *FS) vgInode(ctx context.Context, parent *gofs.Inode, v *model.VGEntry, a *fuse.Attr) *gofs.Inode {
 	f.dirAttr(a, vgIno(v), startTime, len(v.Origins))
-	return parent.NewInode(ctx, &vgNode{fs: f, name: v.VG.Name}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: vgIno(v)})
+	return f.childInode(ctx, parent, v.VG.Name, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: vgIno(v)}, func() gofs.InodeEmbedder {
+		return &vgNode{fs: f, name: v.VG.Name}
+	})
 }
 
 func (n *vgNode) vg() (*model.VGEntry, syscall.Errno) {
@@ -297,7 +299,9 @@ func (f *FS) lvAttr(a *fuse.Attr, e *model.LVEntry) {
 
 func (f *FS) lvInode(ctx context.Context, parent *gofs.Inode, e *model.LVEntry, a *fuse.Attr) *gofs.Inode {
 	f.lvAttr(a, e)
-	return parent.NewInode(ctx, &lvNode{fs: f, uuid: e.LV.UUID}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: lvIno(e)})
+	return f.childInode(ctx, parent, e.LV.Name, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: lvIno(e)}, func() gofs.InodeEmbedder {
+		return &lvNode{fs: f, uuid: e.LV.UUID}
+	})
 }
 
 func (n *lvNode) entry() (*model.LVEntry, syscall.Errno) {

@@ -26,6 +26,7 @@ type statusCache struct {
 
 	mu      sync.Mutex
 	entries map[string]cachedStatus
+	swept   time.Time // when entries past their age were last dropped
 }
 
 type cachedStatus struct {
@@ -83,12 +84,16 @@ func (c *statusCache) read(name string) cachedStatus {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.entries) >= 64 {
+	// Old entries go at most once an age: a listing of the metrics reads
+	// every device, and a sweep at each read would cost it the square of
+	// their number.
+	if len(c.entries) >= 64 && now.Sub(c.swept) >= c.age {
 		for k, old := range c.entries {
 			if now.Sub(old.at) >= c.age {
 				delete(c.entries, k)
 			}
 		}
+		c.swept = now
 	}
 	c.entries[name] = e
 	return e

@@ -112,3 +112,32 @@ func (d onlyTables) TableStatus(name string) ([]lvm.Target, error) {
 	}
 	return nil, lvm.ErrNotFound
 }
+
+// The cache keeps what it read within about two ages: entries past their
+// age are dropped once an age, however many devices a listing reads.
+func TestStatusCacheDropsOldEntries(t *testing.T) {
+	dm := &countingDM{targets: map[string][]lvm.Target{}}
+	for i := 0; i < 1000; i++ {
+		dm.targets[fmt.Sprintf("vg-s%d", i)] = []lvm.Target{{Type: "snapshot", Params: "16/4096 16"}}
+	}
+	c := NewStatusCache(dm, 100*time.Millisecond).(*statusCache)
+	now := time.Unix(1000, 0)
+	c.now = func() time.Time { return now }
+	for round := 0; round < 5; round++ {
+		for i := 0; i < 1000; i++ {
+			c.TableStatus(fmt.Sprintf("vg-s%d", i))
+			now = now.Add(time.Millisecond / 2) // a read of all of them takes half an age
+		}
+		if n := len(c.entries); n > 1000 {
+			t.Errorf("round %d: %d entries for 1000 devices", round, n)
+		}
+	}
+	now = now.Add(time.Second)
+	c.TableStatus("vg-s0")
+	if n := len(c.entries); n != 1 {
+		t.Errorf("%d entries a second after the last listing, want the one read now", n)
+	}
+	if dm.status != 5001 {
+		t.Errorf("%d device-mapper reads, want one a device a listing and one more", dm.status)
+	}
+}

@@ -15,89 +15,130 @@ import (
 )
 
 // field is one key of a status file. The text file shows Text; the JSON
-// object holds JSON (a string, number, bool or nil).
+// object shows it as JSON says: a string, a number, a boolean or null.
 type field struct {
 	Key  string
 	Text string
-	JSON any
+	JSON jsonKind
 }
 
-func str(key, v string) field { return field{key, orDash(v), orNil(v)} }
-func num(key string, v uint64) field {
-	return field{key, strconv.FormatUint(v, 10), v}
+// jsonKind is how status.json shows a field's Text.
+type jsonKind uint8
+
+const (
+	jsonString jsonKind = iota // Text, quoted
+	jsonNumber                 // Text as it is
+	jsonBool                   // true for "yes", false for anything else
+	jsonNull                   // null, whatever the text file shows ("-")
+)
+
+func str(key, v string) field {
+	if v == "" {
+		return field{key, "-", jsonNull}
+	}
+	return field{key, v, jsonString}
 }
-func count(key string, v int) field { return field{key, strconv.Itoa(v), v} }
+func num(key string, v uint64) field {
+	return field{key, strconv.FormatUint(v, 10), jsonNumber}
+}
+func count(key string, v int) field { return field{key, strconv.Itoa(v), jsonNumber} }
 func yesno(key string, v bool) field {
 	if v {
-		return field{key, "yes", true}
+		return field{key, "yes", jsonBool}
 	}
-	return field{key, "no", false}
+	return field{key, "no", jsonBool}
 }
 func pct(key string, p lvm.Percent) field {
 	if !p.Valid {
-		return field{key, "-", nil}
+		return field{key, "-", jsonNull}
 	}
-	return field{key, formatPercent(p), json.Number(formatPercent(p))}
+	return field{key, formatPercent(p), jsonNumber}
 }
 func timestamp(key string, t time.Time) field {
 	if t.IsZero() {
-		return field{key, "-", nil}
+		return field{key, "-", jsonNull}
 	}
-	s := t.Format(time.RFC3339)
-	return field{key, s, s}
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func orNil(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
+	return field{key, t.Format(time.RFC3339), jsonString}
 }
 
 // formatPercent prints a percentage with two decimals, as lvs does.
 func formatPercent(p lvm.Percent) string {
-	return fmt.Sprintf("%d.%02d", p.Hundredths/100, p.Hundredths%100)
+	return string(appendPercent(make([]byte, 0, 8), p))
 }
 
-// renderText renders fields as "key: value" lines.
-func renderText(fields []field) []byte {
-	var b bytes.Buffer
-	for _, f := range fields {
-		b.WriteString(f.Key)
-		b.WriteString(": ")
-		b.WriteString(f.Text)
-		b.WriteByte('\n')
+// appendPercent appends what formatPercent prints.
+func appendPercent(b []byte, p lvm.Percent) []byte {
+	h := p.Hundredths
+	if h < 0 {
+		// What "%d.%02d" makes of it, however odd.
+		return fmt.Appendf(b, "%d.%02d", h/100, h%100)
 	}
-	return b.Bytes()
+	b = strconv.AppendInt(b, h/100, 10)
+	b = append(b, '.', byte('0'+h%100/10), byte('0'+h%10))
+	return b
+}
+
+// renderText renders fields as "key: value" lines. The status files are
+// rendered for their sizes at every lookup, so this allocates only the
+// content, at its size.
+func renderText(fields []field) []byte {
+	n := 0
+	for _, f := range fields {
+		n += len(f.Key) + len(f.Text) + 3
+	}
+	b := make([]byte, 0, n)
+	for _, f := range fields {
+		b = append(b, f.Key...)
+		b = append(b, ": "...)
+		b = append(b, f.Text...)
+		b = append(b, '\n')
+	}
+	return b
 }
 
 // renderJSON renders fields as one JSON object, keys in the same order as
-// the text file.
+// the text file, as encoding/json would write each key and value.
 func renderJSON(fields []field) []byte {
-	var b bytes.Buffer
-	b.WriteByte('{')
+	n := 3
+	for _, f := range fields {
+		n += len(f.Key) + len(f.Text) + 9 // quotes, colon, comma; "false" for "no"
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '{')
 	for i, f := range fields {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		k, _ := json.Marshal(f.Key)
-		v, err := json.Marshal(f.JSON)
-		if err != nil {
-			v = []byte("null")
+		b = appendJSONString(b, f.Key)
+		b = append(b, ':')
+		switch f.JSON {
+		case jsonString:
+			b = appendJSONString(b, f.Text)
+		case jsonNumber:
+			b = append(b, f.Text...)
+		case jsonBool:
+			b = strconv.AppendBool(b, f.Text == "yes")
+		default:
+			b = append(b, "null"...)
 		}
-		b.Write(k)
-		b.WriteByte(':')
-		b.Write(v)
 	}
-	b.WriteString("}\n")
-	return b.Bytes()
+	return append(b, "}\n"...)
+}
+
+// appendJSONString appends s as a JSON string, as encoding/json writes it:
+// quoted as it is when it holds nothing to escape (printable ASCII but for
+// the quote, the backslash and encoding/json's HTML escapes), else by
+// encoding/json itself.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // domuText renders the domains using an LV as status shows them: "NAME STATE"
@@ -231,7 +272,8 @@ func SnapshotActive(e *LVEntry, s LiveStatus) bool {
 
 func snapshotFields(e *LVEntry, s LiveStatus, open bool, doms []Domain, x Extras) []field {
 	size, cowSize, chunk := SnapshotSizes(e)
-	fields := []field{
+	// Room for every key, so that the fields are allocated once.
+	fields := append(make([]field, 0, 25),
 		str("name", e.LV.Name),
 		str("vg", e.LV.VG),
 		str("origin", originName(e)),
@@ -243,11 +285,11 @@ func snapshotFields(e *LVEntry, s LiveStatus, open bool, doms []Domain, x Extras
 		yesno("open", open),
 		num("size", size),
 		num("cow_size", cowSize),
-	}
+	)
 	if s.Allocated.Valid {
 		fields = append(fields, num("cow_used", s.CowUsed))
 	} else {
-		fields = append(fields, field{"cow_used", "-", nil})
+		fields = append(fields, field{"cow_used", "-", jsonNull})
 	}
 	fields = append(fields, pct("allocated", s.Allocated), num("chunk_size", chunk))
 	if s.State == StateMerging {
@@ -260,7 +302,7 @@ func snapshotFields(e *LVEntry, s LiveStatus, open bool, doms []Domain, x Extras
 	}
 	fields = append(fields, num("fill_rate", uint64(math.Round(math.Max(rate, 0)))))
 	if fullIn < 0 || math.IsInf(fullIn, 0) || math.IsNaN(fullIn) {
-		fields = append(fields, field{"full_in", "-", nil})
+		fields = append(fields, field{"full_in", "-", jsonNull})
 	} else {
 		fields = append(fields, num("full_in", uint64(math.Round(fullIn))))
 	}
@@ -283,7 +325,7 @@ func allocatedFile(s LiveStatus) []byte {
 	if !s.Allocated.Valid {
 		return []byte("\n")
 	}
-	return []byte(formatPercent(s.Allocated) + "\n")
+	return append(appendPercent(make([]byte, 0, 8), s.Allocated), '\n')
 }
 
 // RenderVGFile renders file name (status or status.json) of VG v's

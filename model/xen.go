@@ -27,7 +27,7 @@ type CheckpointStatus struct {
 
 // RenderDomain renders file (status or status.json) of a domain.
 func RenderDomain(file string, d DomainStatus) []byte {
-	id := field{"id", "-", nil}
+	id := field{"id", "-", jsonNull}
 	if d.ID >= 0 {
 		id = count("id", d.ID)
 	}

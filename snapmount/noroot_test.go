@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/moby/sys/mountinfo"
+
+	"github.com/snapfs/snapfs/blockdev"
 )
 
 // Enter passes on the errors of Path and Device as they came, and with no
@@ -112,5 +114,68 @@ func TestSnapfsMountFilter(t *testing.T) {
 	}
 	if treeMountedAt(t.TempDir()) {
 		t.Error("a plain directory counts as the tree's mount")
+	}
+}
+
+// NothingToMount is true only where Enter would mount nothing whoever
+// looks: a snapshot prepared with nothing to mount on that mount point, or
+// no mount point at all; Mounting only while a mount has its mount point
+// open, when WaitMounted waits.
+func TestNothingToMountAndMounting(t *testing.T) {
+	m := New(Options{Mountpoint: "/nonexistent"})
+	defer m.Close()
+	set := func(uuid string, content blockdev.Content, parts ...string) {
+		s := m.stateOf(uuid)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.prepared, s.content, s.device = true, content, "/dev/x"
+		for _, p := range parts {
+			s.partitions = append(s.partitions, partition{name: p, device: "/dev/x" + p, fstype: "ext4"})
+		}
+	}
+	set("empty", blockdev.Content{Reason: "zeros"})
+	set("fs", blockdev.Content{Kind: blockdev.Filesystem, Type: "ext4"})
+	set("table", blockdev.Content{Kind: blockdev.PartitionTable, Type: "gpt"}, "p1")
+	m.stateOf("unprepared")
+	for _, tc := range []struct {
+		uuid, part string
+		want       bool
+	}{
+		{"never seen", "", false},
+		{"unprepared", "", false},
+		{"empty", "", true},
+		{"fs", "", false},
+		{"table", "", true},
+		{"table", "p1", false},
+		{"table", "p2", true},
+	} {
+		if got := m.NothingToMount(tc.uuid, tc.part); got != tc.want {
+			t.Errorf("NothingToMount(%s, %q) = %v, want %v", tc.uuid, tc.part, got, tc.want)
+		}
+	}
+	if !New(Options{}).NothingToMount("any", "") {
+		t.Error("NothingToMount without a mount point = false")
+	}
+
+	s := m.stateOf("fs")
+	job := &mountJob{walked: make(chan struct{}), done: make(chan struct{})}
+	s.mu.Lock()
+	s.point("").job = job
+	s.mu.Unlock()
+	if m.Mounting("fs", "") {
+		t.Error("Mounting before the mount point is open")
+	}
+	close(job.walked)
+	if !m.Mounting("fs", "") || m.Mounting("fs", "p1") || m.Mounting("never seen", "") {
+		t.Error("Mounting: not only the mount under way with its mount point open")
+	}
+	// The mount ends (failed), as the mounting goroutine would end it, so
+	// that Close does not wait for it.
+	s.mu.Lock()
+	s.point("").job = nil
+	s.mu.Unlock()
+	close(job.done)
+	if m.Mounting("fs", "") {
+		t.Error("Mounting once the mount has ended")
 	}
 }

@@ -197,6 +197,38 @@ func (m *Manager) WaitMounted(ctx context.Context, uuid, part string) error {
 	return wait(ctx, job.done)
 }
 
+// Mounting tells whether WaitMounted would wait: a mount on mount point
+// part is under way and has its mount point open. It waits for nothing, so
+// a caller can skip what it would do before WaitMounted (tell snapfs's own
+// requests apart) when nothing is being mounted.
+func (m *Manager) Mounting(uuid, part string) bool {
+	s := m.stateIfAny(uuid)
+	return s != nil && s.walkedJob(part) != nil
+}
+
+// NothingToMount tells whether Enter would mount nothing on mount point
+// part of snapshot uuid, whoever looks inside: the snapshot has been
+// prepared and holds nothing there to mount (no filesystem, a partition
+// table for files/ itself), or nothing is ever mounted. A caller can then
+// skip finding out whether a request looks inside at all.
+func (m *Manager) NothingToMount(uuid, part string) bool {
+	if m.opts.Mountpoint == "" {
+		return true
+	}
+	s := m.stateIfAny(uuid)
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	prepared := s.prepared
+	s.mu.Unlock()
+	if !prepared {
+		return false
+	}
+	_, ok := s.target(part)
+	return !ok
+}
+
 // Prepare finds out, once, what the snapshot holds, and marks it used.
 func (m *Manager) Prepare(ctx context.Context, uuid string) error {
 	if m.opts.Mountpoint == "" {

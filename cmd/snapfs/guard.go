@@ -41,10 +41,11 @@ func watchOptions(cfg Config, published ops.Publisher, log *slog.Logger) watch.O
 	}
 }
 
-// metricsFile renders MOUNT/metrics from the current model, device-mapper,
-// the guard's numbers and the counters.
-func metricsFile(store *state.Store, dm model.DeviceMapper, w *watch.Watcher, broker *events.Broker, runner *lvm.ShellRunner) func() ([]byte, error) {
-	return func() ([]byte, error) {
+// metricsFile renders MOUNT/metrics from the current model, device-mapper
+// (the tree's, or behind its cache of sizes), the guard's numbers and the
+// counters.
+func metricsFile(store *state.Store, w *watch.Watcher, broker *events.Broker, runner *lvm.ShellRunner) func(dm model.DeviceMapper) ([]byte, error) {
+	return func(dm model.DeviceMapper) ([]byte, error) {
 		t, err := store.Current()
 		if err != nil {
 			return nil, err

@@ -32,6 +32,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/snapfs/snapfs/fs"
+	"github.com/snapfs/snapfs/internal/memlimit"
 	"github.com/snapfs/snapfs/lvm"
 )
 
@@ -43,16 +44,10 @@ var version = ""
 // helpers without PATH, and lvm and xl must still be found.
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// memoryLimit is the Go runtime's soft memory limit for the daemon, unless
-// GOMEMLIMIT sets another. snapfs holds little (the model of 1,000 LVs and
-// the inodes of a walked tree are a few MB), but every report makes a few
-// MB of garbage, which the default GC pacing would let pile up to several
-// times that before collecting it.
-const memoryLimit = 24 << 20
-
 func main() {
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(memoryLimit)
+	// Until the first model tells its size (see package memlimit).
+	if memlimit.Own() {
+		debug.SetMemoryLimit(memlimit.For(0))
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

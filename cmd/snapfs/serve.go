@@ -16,6 +16,7 @@ import (
 	"github.com/snapfs/snapfs/events"
 	"github.com/snapfs/snapfs/fs"
 	"github.com/snapfs/snapfs/guard"
+	"github.com/snapfs/snapfs/internal/memlimit"
 	"github.com/snapfs/snapfs/lvm"
 	"github.com/snapfs/snapfs/model"
 	"github.com/snapfs/snapfs/ops"
@@ -196,7 +197,7 @@ func buildTree(cfg Config, b *backends, adminGID int, mountpoint string, log *sl
 	}
 	w := watch.New(store, dm, operations, watchOptions(cfg, opsOpts.Events, log))
 	fsParts := fs.Parts{Store: store, Ops: operations, Mounts: mounts, DM: dm, Domains: domains,
-		Extras: w.Extras(), Metrics: metricsFile(store, dm, w, broker, b.runner)}
+		Extras: w.Extras(), Metrics: metricsFile(store, w, broker, b.runner)}
 	if b.xen != nil {
 		fsParts.Xen, fsParts.Checkpoints = checkpointXen{b.xen.c}, ckpts
 	}
@@ -204,9 +205,13 @@ func buildTree(cfg Config, b *backends, adminGID int, mountpoint string, log *sl
 		fsParts.Events = broker
 	}
 	tree := fs.New(fsParts, fs.Options{AdminGID: adminGID, Logger: log})
-	if _, err := store.Refresh(true); err != nil {
+	// The memory limit follows the size of the model.
+	store.OnReplace(func(_, cur *model.Tree) { memlimit.Fit(cur) })
+	t, err := store.Refresh(true)
+	if err != nil {
 		return nil, fmt.Errorf("reading LVM state: %w", err)
 	}
+	memlimit.Fit(t)
 	// Merges a killed snapfs left without LVM's poller finish.
 	operations.ResumeMerges(context.Background())
 	// Checkpoints and reverts a killed snapfs left half-done are undone or
