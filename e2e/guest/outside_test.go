@@ -76,14 +76,18 @@ func TestOutsideChangesCaughtUp(t *testing.T) {
 
 	// A snapshot made and renamed at once is a new snapshot of the new
 	// name; renaming one that snapfs shows already is not caught up.
+	// The schedules' tick looks at the model every second, and may catch
+	// s2 between the two commands (a loaded machine has): then the rename
+	// is of a snapshot snapfs shows, and costs the one report below.
 	mustSh(t, "lvcreate -qq -s -L 4M -n s2 e2e/web && lvrename -qq e2e s2 s3")
 	waitFor(t, 10*time.Second, "the snapshot made and renamed by hand", func() bool { _, err := os.Stat(d.path("e2e/web/s3")); return err == nil })
-	if n := d.lvmCommands(t) - before; n != 0 {
-		t.Errorf("snapfs ran %d LVM commands for a snapshot made and renamed by hand, want none", n)
+	made := d.lvmCommands(t) - before
+	if made > 1 {
+		t.Errorf("snapfs ran %d LVM commands for a snapshot made and renamed by hand, want none (or one report, had it seen s2)", made)
 	}
 	mustSh(t, "lvrename -qq e2e s3 s4")
 	waitFor(t, 10*time.Second, "the snapshot renamed by hand", func() bool { _, err := os.Stat(d.path("e2e/web/s4")); return err == nil })
-	if n := d.lvmCommands(t) - before; n != 1 {
+	if n := d.lvmCommands(t) - before - made; n != 1 {
 		t.Errorf("snapfs ran %d LVM commands after a rename by hand, want 1 report", n)
 	}
 	if _, err := os.Stat(d.path("e2e/web/s3")); !os.IsNotExist(err) {
