@@ -302,6 +302,7 @@ func (s *Store) Refresh(force bool) (*model.Tree, error) {
 		s.base = s.readBaseline(r)
 	}
 	s.replace(t, started, stamp)
+	s.log.Debug("model read from a report", "took", s.since(started))
 	for _, name := range t.Hidden {
 		s.warn.Warn("hidden:"+name, "LV left out: its name is a fixed file name of the directory it would appear in", "lv", name)
 	}
