@@ -101,11 +101,18 @@ func (b *bench) snapshotRow(measure, cmdA, cmdB, op string, lvs int, ta, tb []ti
 func (b *bench) countedPairs(a, h func(i int) []string) (ta, th []time.Duration, cost lvmCost, err error) {
 	for i := 0; i < b.rounds; i++ {
 		runA := func() error {
-			return b.counted(&cost, func() error {
+			var one lvmCost
+			seen := len(readFile(b.logPath))
+			err := b.counted(&one, func() error {
 				d, err := timed(a(i)...)
 				ta = append(ta, d)
 				return err
 			})
+			cost.processes, cost.commands = cost.processes+one.processes, cost.commands+one.commands
+			if one.processes+one.commands != 1 {
+				b.explain(strings.Join(a(i), " "), one, readFile(b.logPath)[seen:])
+			}
+			return err
 		}
 		runH := func() error {
 			d, err := timed(h(i)...)
@@ -117,6 +124,21 @@ func (b *bench) countedPairs(a, h func(i int) []string) (ta, th []time.Duration,
 		}
 	}
 	return ta, th, cost, nil
+}
+
+// explainRe picks the lines of snapfs's debug log that say what it ran in
+// LVM and why: each command, and why the model was not caught up or did
+// not take in a new snapshot without a report.
+var explainRe = regexp.MustCompile(`msg=(command|"reading LVM[^"]*"|"model read from a report") .*`)
+
+// explain adds a note on a change through snapfs that did not cost one LVM
+// command: what snapfs logged about LVM meanwhile.
+func (b *bench) explain(cmd string, cost lvmCost, log []byte) {
+	note := fmt.Sprintf("%s ran %d LVM processes and %d lvm shell commands:", cmd, cost.processes, cost.commands)
+	for _, m := range explainRe.FindAll(log, -1) {
+		note += "\n  - " + string(m)
+	}
+	b.notes = append(b.notes, note)
 }
 
 // lvmCost adds up what snapfs ran in LVM.

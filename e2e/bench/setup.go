@@ -115,8 +115,14 @@ func (b *bench) dropVG(vg string) error {
 }
 
 // startSnapfs mounts snapfs on b.mnt, showing VG vg only, with snapfs's
-// own flags added (-debug for a trace).
+// own flags added (-debug for a trace). Without flags it logs at debug
+// level, which adds a line per LVM command and per reading of LVM (no line
+// per FUSE request), so that a change that costs more than its one LVM
+// command can be explained.
 func (b *bench) startSnapfs(vg string, flags ...string) error {
+	if len(flags) == 0 {
+		flags = []string{"-log-level", "debug"}
+	}
 	b.mnt = filepath.Join(workDir, "mnt")
 	if err := os.MkdirAll(b.mnt, 0o755); err != nil {
 		return err
