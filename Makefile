@@ -75,19 +75,22 @@ e2e: deps
 # Performance. CI runs a small version of it (e2e.TestBench).
 BENCH_LVS ?= 1000
 BENCH_ROUNDS ?= 5
+# More than 2,000 LVs are more device-mapper devices than 2 GiB hold.
+BENCH_MEM ?= $(if $(shell test $(BENCH_LVS) -gt 2000 && echo large),8192,2048)
 bench: deps
 	$(GO) build -o .build/snapfs ./cmd/snapfs
 	$(GO) build -o .build/bench ./e2e/bench
-	e2e/vm/run --timeout 5400 -- .build/bench -snapfs $(CURDIR)/.build/snapfs -lvs $(BENCH_LVS) -rounds $(BENCH_ROUNDS)
+	e2e/vm/run --timeout 5400 --mem $(BENCH_MEM) -- .build/bench -snapfs $(CURDIR)/.build/snapfs -lvs $(BENCH_LVS) -rounds $(BENCH_ROUNDS)
 
 # The plot goes where README.md shows it; the VM may write there only.
 BENCH_SCALE ?= 100,1000,5000
 BENCH_SCALE_ROUNDS ?= 3
+BENCH_SCALE_MEM ?= 8192
 bench-scale: deps
 	$(GO) build -o .build/snapfs ./cmd/snapfs
 	$(GO) build -o .build/bench ./e2e/bench
 	@mkdir -p doc
-	e2e/vm/run --timeout 7200 --rw $(CURDIR)/doc -- .build/bench -snapfs $(CURDIR)/.build/snapfs \
+	e2e/vm/run --timeout 7200 --mem $(BENCH_SCALE_MEM) --rw $(CURDIR)/doc -- .build/bench -snapfs $(CURDIR)/.build/snapfs \
 		-scale $(BENCH_SCALE) -rounds $(BENCH_SCALE_ROUNDS) -plot $(CURDIR)/doc/bench-scale.png
 
 lint: $(STATICCHECK)

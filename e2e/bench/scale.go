@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -78,7 +80,8 @@ func (b *bench) scalePoint(n int) (p scalePoint, err error) {
 			err = fmt.Errorf("dropping the VG: %w", derr)
 		}
 	}()
-	fmt.Printf("bench: made %d LVs (%d snapshots) in %s\n", n, n/2, time.Since(start).Round(time.Millisecond))
+	fmt.Printf("bench: made %d LVs (%d snapshots) in %s; the VM uses %s of its memory\n",
+		n, n/2, time.Since(start).Round(time.Millisecond), memoryInUse())
 	if err := b.startSnapfs(vgName); err != nil {
 		return p, fmt.Errorf("starting snapfs: %w", err)
 	}
@@ -131,4 +134,24 @@ func scaleTable(points []scalePoint, now time.Time) string {
 			p.lvs, p.entries, p.coldPerEntry(), p.warmPerEntry(), float64(p.rssKB)/1024, ms(p.mkdir), ms(p.lvcreate), p.ratio())
 	}
 	return t.String()
+}
+
+// memoryInUse is how much of the VM's memory is in use (MemTotal less
+// MemAvailable), or "?": device-mapper's devices of a large VG take much of
+// it.
+func memoryInUse() string {
+	info, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return "?"
+	}
+	kb := map[string]int{}
+	for _, line := range strings.Split(string(info), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 {
+			kb[strings.TrimSuffix(f[0], ":")], _ = strconv.Atoi(f[1])
+		}
+	}
+	if kb["MemTotal"] == 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%d of %d MiB", (kb["MemTotal"]-kb["MemAvailable"])/1024, kb["MemTotal"]/1024)
 }
