@@ -136,6 +136,9 @@ var explainRe = regexp.MustCompile(`msg=(command|"reading LVM[^"]*"|"model read 
 func (b *bench) explain(cmd string, cost lvmCost, log []byte) {
 	note := fmt.Sprintf("%s ran %d LVM processes and %d lvm shell commands:", cmd, cost.processes, cost.commands)
 	for _, m := range explainRe.FindAll(log, -1) {
+		if len(m) > 160 { // a report's long argv
+			m = append(m[:157:157], "..."...)
+		}
 		note += "\n  - " + string(m)
 	}
 	b.notes = append(b.notes, note)

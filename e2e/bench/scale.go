@@ -46,7 +46,8 @@ func (b *bench) runScale(sizes []int, plotPath string) error {
 			return fmt.Errorf("%d LVs: %w", n, err)
 		}
 		points = append(points, p)
-		fmt.Printf("bench: measured %d LVs in %s\n", n, time.Since(start).Round(time.Second))
+		fmt.Printf("bench: measured %d LVs in %s: walk %.2f ms/entry cold, %.2f warm; RSS %.1f MB; mkdir/lvcreate -s %.3f\n",
+			n, time.Since(start).Round(time.Second), p.coldPerEntry(), p.warmPerEntry(), float64(p.rssKB)/1024, p.ratio())
 	}
 	fmt.Print(scaleTable(points, time.Now()))
 	for _, p := range points {
