@@ -10,7 +10,10 @@
 # make e2e      only the VM end-to-end tests (LVM, Xen, shared VG), verbose
 # make lint     gofmt, go vet, staticcheck
 # make bench    the performance benchmark in a VM with real LVM: snapfs
-#               against LVM's commands with 1,000 LVs (BENCH_LVS, BENCH_ROUNDS)
+#               against LVM's commands with 1,000 LVs (BENCH_LVS, BENCH_ROUNDS),
+#               and mkdir and rmdir also in a VG of 30 LVs
+# make bench-scale  how the walk, memory and mkdir grow with the number of LVs
+#               (BENCH_SCALE: 100,1000,5000): a table, and doc/bench-scale.png
 # make demo     a shell in a VM with real LVM and snapfs mounted on /mnt/snapfs
 # make record   re-record testdata/lvm from real LVM in the VM
 # make record-xen  re-record testdata/xen from real Xen in the VM
@@ -30,7 +33,7 @@ MANDIR ?= $(PREFIX)/share/man
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
 
-.PHONY: build man install test unit e2e bench lint deps demo record record-xen record-shared clean
+.PHONY: build man install test unit e2e bench bench-scale lint deps demo record record-xen record-shared clean
 
 # The binary and the man pages are files with their sources as
 # prerequisites, so that "make install" after "make" only copies.
@@ -75,10 +78,23 @@ e2e: deps
 # Performance. CI runs a small version of it (e2e.TestBench).
 BENCH_LVS ?= 1000
 BENCH_ROUNDS ?= 5
+# More than 2,000 LVs are more device-mapper devices than 2 GiB hold.
+BENCH_MEM ?= $(if $(shell test $(BENCH_LVS) -gt 2000 && echo large),8192,2048)
 bench: deps
 	$(GO) build -o .build/snapfs ./cmd/snapfs
 	$(GO) build -o .build/bench ./e2e/bench
-	e2e/vm/run --timeout 5400 -- .build/bench -snapfs $(CURDIR)/.build/snapfs -lvs $(BENCH_LVS) -rounds $(BENCH_ROUNDS)
+	e2e/vm/run --timeout 5400 --mem $(BENCH_MEM) -- .build/bench -snapfs $(CURDIR)/.build/snapfs -lvs $(BENCH_LVS) -rounds $(BENCH_ROUNDS)
+
+# The plot goes where README.md shows it; the VM may write there only.
+BENCH_SCALE ?= 100,1000,5000
+BENCH_SCALE_ROUNDS ?= 3
+BENCH_SCALE_MEM ?= 8192
+bench-scale: deps
+	$(GO) build -o .build/snapfs ./cmd/snapfs
+	$(GO) build -o .build/bench ./e2e/bench
+	@mkdir -p doc
+	e2e/vm/run --timeout 7200 --mem $(BENCH_SCALE_MEM) --rw $(CURDIR)/doc -- .build/bench -snapfs $(CURDIR)/.build/snapfs \
+		-scale $(BENCH_SCALE) -rounds $(BENCH_SCALE_ROUNDS) -plot $(CURDIR)/doc/bench-scale.png
 
 lint: $(STATICCHECK)
 	@files=$$(gofmt -l .); if [ -n "$$files" ]; then echo "gofmt -l: $$files"; exit 1; fi

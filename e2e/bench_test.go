@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"image/png"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -10,12 +13,15 @@ import (
 	"time"
 )
 
-// TestBench runs a small make bench (50 LVs, 2 rounds, 10 s idle for the
-// guard's cost) in the VM, so that
-// the benchmark keeps working: it must fill the VG, print the whole table,
-// and keep its promises on processes (none per read of allocated, at most
-// one LVM process for a cold walk, none for a warm one). Timing ratios on a
-// loaded CI machine say nothing, so -check does not enforce them.
+// TestBench runs a small make bench (50 LVs and the small VG of 30, 2
+// rounds, 10 s idle for the guard's cost) and then a small make bench-scale
+// (6 and 12 LVs, 1 round) in one VM, so that the benchmark keeps working: it
+// must fill the VGs, print the whole table with the traces of a mkdir, and
+// keep its promises on processes (one LVM command per mkdir and rmdir, none
+// per read of allocated, at most one LVM process for a cold walk, none for a
+// warm one); the scaling mode must print its table and draw its plot.
+// Timing ratios on a loaded CI machine say nothing, so -check does not
+// enforce them, and the scaling mode enforces none.
 func TestBench(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a VM and takes minutes; skipped under -short")
@@ -29,22 +35,29 @@ func TestBench(t *testing.T) {
 	bench := filepath.Join(repo, ".build", "bench")
 	goTool(t, repo, "build", "-o", bin, "./cmd/snapfs")
 	goTool(t, repo, "build", "-o", bench, "./e2e/bench")
+	out := t.TempDir() // where the VM draws the plot
+	plot := filepath.Join(out, "scale.png")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(repo, "e2e", "vm", "run"), "--timeout", "840", "--",
-		bench, "-snapfs", bin, "-lvs", "50", "-rounds", "2", "-check", "-guard-idle", "10s")
+	// One VM for both runs: a boot costs seconds under emulation.
+	script := `"$0" -snapfs "$1" -lvs 50 -rounds 2 -check -guard-idle 10s && "$0" -snapfs "$1" -scale 6,12 -rounds 1 -plot "$2"`
+	cmd := exec.CommandContext(ctx, filepath.Join(repo, "e2e", "vm", "run"), "--timeout", "840", "--rw", out, "--",
+		"/bin/sh", "-c", script, bench, bin, plot)
 	cmd.Dir = repo
-	out, err := cmd.CombinedOutput()
-	t.Logf("%s", out)
+	output, err := cmd.CombinedOutput()
+	t.Logf("%s", output)
 	if err != nil {
 		t.Fatalf("the benchmark failed: %v", err)
 	}
 	for _, want := range []string{
 		`(?m)^bench: made 50 LVs \(25 snapshots\) in \S+ with one vgcfgrestore`,
+		`(?m)^snapfs bench, \d{4}-\d\d-\d\d: 50 LVs \(25 snapshots\) in VG bench and 30 LVs in VG small, 2 rounds, medians$`,
 		`(?m)^\| measure \| A \(snapfs\) \| B \(by hand\) \| A/B \| target \| result \|$`,
-		`(?m)^\| take a snapshot \| mkdir V/O/s: [0-9.]+ ms \| lvcreate -s: [0-9.]+ ms \| [0-9.]+ \| .* \| (ok|missed, not enforced); 0 LVM processes, 2 lvm shell commands in 2 mkdirs \|$`,
-		`(?m)^\| drop a snapshot \| rmdir V/O/s: [0-9.]+ ms \| lvremove -y: [0-9.]+ ms \| [0-9.]+ \| .* \| (ok|missed, not enforced); 0 LVM processes, 2 lvm shell commands in 2 rmdirs \|$`,
+		`(?m)^\| take a snapshot, 50 LVs \| mkdir V/O/s: [0-9.]+ ms \| lvcreate -s: [0-9.]+ ms \| [0-9.]+ \| ≤ 0.8, 1 LVM command each \| (ok|missed, not enforced); 0 LVM processes, 2 lvm shell commands in 2 mkdirs \|$`,
+		`(?m)^\| take a snapshot, 30 LVs \| mkdir V/O/s: [0-9.]+ ms \| lvcreate -s: [0-9.]+ ms \| [0-9.]+ \| ≤ 0.8, 1 LVM command each \| (ok|missed, not enforced); 0 LVM processes, 2 lvm shell commands in 2 mkdirs \|$`,
+		`(?m)^\| drop a snapshot, 50 LVs \| rmdir V/O/s: [0-9.]+ ms \| lvremove -y: [0-9.]+ ms \| [0-9.]+ \| ≤ 0.8, 1 LVM command each \| (ok|missed, not enforced); 0 LVM processes, 2 lvm shell commands in 2 rmdirs \|$`,
+		`(?m)^\| drop a snapshot, 30 LVs \| rmdir V/O/s: [0-9.]+ ms \| lvremove -y: [0-9.]+ ms \| [0-9.]+ \| ≤ 0.8, 1 LVM command each \| (ok|missed, not enforced); 0 LVM processes, 2 lvm shell commands in 2 rmdirs \|$`,
 		`(?m)^\| read COW allocation \| .* \| (ok|missed, not enforced); 0 LVM processes, \d+ lvm shell commands in 2 reads \|$`,
 		`(?m)^\| walk the tree, cold \| .* \| (ok|missed, not enforced); at most [01] LVM processes, \d+ lvm shell commands a walk \|$`,
 		`(?m)^\| walk the tree, warm \| .* \| (ok|missed, not enforced); at most 0 LVM processes, 0 lvm shell commands a walk \|$`,
@@ -55,12 +68,33 @@ func TestBench(t *testing.T) {
 		`(?m)^\| floor: read 64 MiB \| dd FILE via LOOPBACK: [0-9.]+ MB/s \| dd FILE on ext4: [0-9.]+ MB/s \| [0-9.]+ \| \(snapfs ≥ 0.8\) \| floor (within|below) the target \|$`,
 		`(?m)^\| memory, 50 LVs \| RSS [0-9.]+ MB \|`,
 		`(?m)^\| the guard idle, 25 snapshots, 10s \| guard every 1s: \S+ CPU \([0-9.]+%\) \| guard off: \S+ CPU \([0-9.]+%\) \| -?[0-9.]+% of a CPU \| < 1% of a CPU on hardware \(shown\) \| (under 1% of a CPU|1% of a CPU or more, under emulation \(not enforced\)) \|$`,
+		// The traces: the mkdir's FUSE request and its reply, the
+		// lvcreate in the shell and the steps of the mkdir.
+		`(?m)^mkdir traced in VG small \(30 LVs\), .*\n\n\s+0 ms  bench: starts mkdir \S+/small/o0000/t1\n(\s+\d+ ms  .*\n)*\s+\d+ ms  rx \d+: MKDIR .*"t1"`,
+		`(?m)^mkdir traced in VG bench \(50 LVs\), .*\n\n\s+0 ms  bench: starts mkdir \S+/bench/o0000/t1\n(\s+\d+ ms  .*\n)*\s+\d+ ms  rx \d+: MKDIR .*"t1"`,
+		`(?m)^\s+\d+ ms  command argv="lvm lvcreate --snapshot --name t1 --size 8M bench/o0000" duration=\S+ err=<nil>$`,
+		`(?m)^\s+\d+ ms  snapshot taken lv=bench/t1 lock_wait=\S+ lvcreate=\S+ model=\S+$`,
+		`(?m)^\s+[0-9.]+ ms  bench: mkdir has exited$`,
+		// The scaling mode.
+		`(?m)^bench: made 12 LVs \(6 snapshots\) in \S+; the VM uses (\d+ of \d+ MiB|\?) of its memory$`,
+		`(?m)^snapfs bench, scaling, \d{4}-\d\d-\d\d: 6, 12 LVs \(half of them snapshots\), 1 rounds, medians$`,
+		`(?m)^\| LVs \| entries \| walk, cold \| walk, warm \| RSS \| mkdir V/O/s \| lvcreate -s \| mkdir / lvcreate -s \|$`,
+		`(?m)^\| 6 \| \d+ \| [0-9.]+ ms/entry \| [0-9.]+ ms/entry \| [0-9.]+ MB \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ \|$`,
+		`(?m)^\| 12 \| \d+ \| [0-9.]+ ms/entry \| [0-9.]+ ms/entry \| [0-9.]+ MB \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ \|$`,
+		`(?m)^bench: drew the table into ` + regexp.QuoteMeta(plot) + `$`,
 	} {
-		if !regexp.MustCompile(want).Match(out) {
+		if !regexp.MustCompile(want).Match(output) {
 			t.Errorf("the benchmark's output lacks %s", want)
 		}
 	}
-	if strings.Contains(string(out), "MISSED") {
+	if strings.Contains(string(output), "MISSED") {
 		t.Error("a process-count promise of the benchmark does not hold")
+	}
+	data, err := os.ReadFile(plot)
+	if err != nil {
+		t.Fatalf("the scaling mode drew no plot: %v", err)
+	}
+	if _, err := png.Decode(bytes.NewReader(data)); err != nil {
+		t.Errorf("the plot %s is no PNG: %v", plot, err)
 	}
 }

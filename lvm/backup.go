@@ -1,7 +1,6 @@
 package lvm
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -84,18 +83,32 @@ func ReadBackup(dir, vg string) (*Backup, error) {
 // one function (lib/format_text/export.c): one item per line, a section
 // opened by `NAME {` and closed by `}` on lines of their own, indented by
 // one tab a level; the VG is the one top-level section.
+//
+// It reads the whole backup at once and cuts each LV's Text out of it
+// rather than copying line by line: a backup of 1,000 LVs is read after
+// every change snapfs makes or catches up with, and under emulation a
+// parse that allocated for every line took 60 ms of a mkdir.
 func ParseBackup(r io.Reader) (*Backup, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	text := string(data)
 	b := &Backup{LVs: map[string]*BackupLV{}}
 	var header strings.Builder
 	var lv *BackupLV
-	var lvText strings.Builder
+	lvStart := 0 // where lv's section starts in text
 	var chunkSectors uint64
 	depth := 0
 	inLVs := false
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
+	for pos := 0; pos < len(text); {
+		lineStart := pos
+		line, _, found := strings.Cut(text[pos:], "\n")
+		pos += len(line)
+		if found {
+			pos++
+		}
+		line = strings.TrimSuffix(line, "\r")
 		trimmed := strings.TrimSpace(line)
 		opens := strings.HasSuffix(trimmed, " {") && !strings.Contains(trimmed, "=")
 		closes := trimmed == "}"
@@ -109,12 +122,10 @@ func ParseBackup(r io.Reader) (*Backup, error) {
 			inLVs = true
 		case depth == 2 && inLVs && opens:
 			lv = &BackupLV{Name: strings.TrimSuffix(trimmed, " {")}
-			lvText.Reset()
+			lvStart = lineStart
 			chunkSectors = 0
 		}
 		if lv != nil {
-			lvText.WriteString(line)
-			lvText.WriteByte('\n')
 			switch key, val, _ := strings.Cut(trimmed, " = "); key {
 			case "id":
 				lv.UUID = unquote(val)
@@ -151,7 +162,10 @@ func ParseBackup(r io.Reader) (*Backup, error) {
 				return nil, errors.New("unbalanced section")
 			}
 			if depth == 2 && lv != nil {
-				lv.Text = lvText.String()
+				lv.Text = text[lvStart:pos]
+				if !found {
+					lv.Text += "\n"
+				}
 				lv.ChunkSize = chunkSectors * 512
 				if lv.UUID == "" {
 					return nil, fmt.Errorf("LV %s has no id", lv.Name)
@@ -164,9 +178,6 @@ func ParseBackup(r io.Reader) (*Backup, error) {
 			}
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
 	if depth != 0 || b.VG == "" || b.Seqno == 0 {
 		return nil, errors.New("no complete VG section")
 	}
@@ -178,10 +189,11 @@ func unquote(s string) string { return strings.Trim(firstField(s), `"`) }
 
 // firstField is a value without the comment LVM writes after it.
 func firstField(s string) string {
-	if f := strings.Fields(s); len(f) > 0 {
-		return f[0]
+	s = strings.TrimLeft(s, " \t")
+	if i := strings.IndexAny(s, " \t"); i >= 0 {
+		return s[:i]
 	}
-	return ""
+	return s
 }
 
 // BackupSnapshot is what a VG's metadata backup says of a COW snapshot: the

@@ -1,9 +1,12 @@
 package lvm
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -148,6 +151,64 @@ func TestParseBackupRefusesBroken(t *testing.T) {
 	} {
 		if _, err := ParseBackup(strings.NewReader(text)); err == nil {
 			t.Errorf("%s: parsed", name)
+		}
+	}
+}
+
+// bigBackup is the metadata backup of a VG of n origins, each with one COW
+// snapshot, made from the sections of testdata/backup/2-snapshot.vg: the
+// size of the bench's VG of 1,000 LVs at n = 500.
+func bigBackup(t testing.TB, n int) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(backupDir, "2-snapshot.vg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	start := strings.Index(text, "\t\to {\n")
+	end := strings.LastIndex(text, "\t}\n\n}")
+	if start < 0 || end < 0 {
+		t.Fatal("2-snapshot.vg: no logical_volumes")
+	}
+	sections := text[start:end]
+	var b strings.Builder
+	b.WriteString(text[:start])
+	for i := range n {
+		s := strings.NewReplacer(`"o"`, fmt.Sprintf(`"o%d"`, i), "\to {", fmt.Sprintf("\to%d {", i),
+			`"s1"`, fmt.Sprintf(`"s%d"`, i), "\ts1 {", fmt.Sprintf("\ts%d {", i),
+			"snapshot0 {", fmt.Sprintf("snapshot%d {", i)).Replace(sections)
+		// Every LV its own UUID: the last six characters numbered.
+		k := 0
+		s = regexp.MustCompile(`id = "([^"]{32})[^"]{6}"`).ReplaceAllStringFunc(s, func(id string) string {
+			k++
+			return fmt.Sprintf(`%s%06d"`, id[:len(id)-7], 3*i+k)
+		})
+		b.WriteString(s)
+	}
+	b.WriteString(text[end:])
+	return []byte(b.String())
+}
+
+func TestBigBackup(t *testing.T) {
+	b, err := ParseBackup(bytes.NewReader(bigBackup(t, 500)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.LVs) != 1500 {
+		t.Fatalf("%d LVs, want 1500", len(b.LVs))
+	}
+	s, err := b.Snapshot("s499")
+	if err != nil || s.Origin != "o499" || s.ChunkSize != 4096 || !s.Writable {
+		t.Errorf("s499: %+v, %v", s, err)
+	}
+}
+
+func BenchmarkParseBackup1000LVs(b *testing.B) {
+	data := bigBackup(b, 500)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := ParseBackup(bytes.NewReader(data)); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -20,13 +20,16 @@ import (
 // the caller reads LVM. The model keeps its age, so it is read anew when it
 // would have been anyway.
 func (s *Store) AddCreated(vg string, origin *model.LVEntry, name string) *model.LVEntry {
+	start := s.now()
 	lv, err := s.describeNew(vg, origin, name)
 	if err != nil {
 		s.log.Debug("reading LVM after lvcreate", "lv", vg+"/"+name, "reason", err)
 		return nil
 	}
+	described := s.now()
 	s.refreshMu.Lock()
 	defer s.refreshMu.Unlock()
+	locked := s.now()
 	old := s.model()
 	if old == nil || len(old.VGs) == 0 || old.VG(vg) == nil {
 		return nil
@@ -40,6 +43,8 @@ func (s *Store) AddCreated(vg string, origin *model.LVEntry, name string) *model
 	}
 	t := model.BuildTree(reportWith(old.VGs[0].Report(), lv), s.opts.VGs)
 	s.replace(t, time.Time{}, "")
+	s.log.Debug("model took in the new snapshot", "lv", vg+"/"+name, "describe", described.Sub(start),
+		"wait", locked.Sub(described), "build", s.since(locked))
 	return t.VG(vg).LVByName(name)
 }
 

@@ -146,9 +146,10 @@ func (s *Store) since(t time.Time) time.Duration { return s.now().Sub(t) }
 // Current returns the model, refreshed when it is older than MaxAge: in the
 // background while it is younger than MaxAge+StaleGrace (the access gets the
 // model as it is), else at once. While a change of snapfs's own is in
-// flight, an access never waits for a report: LVM answers it only once the
-// change is done (one lvm shell, or the VG's lock), and the model is what
-// LVM showed before the change began, which the change's own end replaces.
+// flight, an access never waits for a report, nor starts one: LVM answers
+// it only once the change is done (one lvm shell, or the VG's lock), and
+// the model is what LVM showed before the change began, which the change's
+// own end replaces.
 func (s *Store) Current() (*model.Tree, error) { return s.current(false) }
 
 // Settled is Current for the periodic ticks of the guard and the schedules:
@@ -167,10 +168,18 @@ func (s *Store) current(settled bool) (*model.Tree, error) {
 	if t != nil && age < s.opts.MaxAge {
 		return t, nil
 	}
+	// LVM is not read while the change runs: what it shows is half done (a
+	// new snapshot's device before its backup, a removed one's backup before
+	// its device is gone), which a catch-up refuses, and the report it falls
+	// back on would run in the lvm shell after the change, whose end then
+	// waits for it to put the change in the model.
+	if t != nil && s.changes.Load() > 0 {
+		return t, nil
+	}
 	if t != nil && s.unchanged(settled) {
 		return t, nil
 	}
-	if t != nil && (age < s.opts.MaxAge+s.opts.StaleGrace || s.changes.Load() > 0) {
+	if t != nil && age < s.opts.MaxAge+s.opts.StaleGrace {
 		s.refreshInBackground()
 		return t, nil
 	}
@@ -395,6 +404,7 @@ func (s *Store) Refresh(force bool) (*model.Tree, error) {
 		s.base = s.readBaseline(r)
 	}
 	s.replace(t, started, stamp)
+	s.log.Debug("model read from a report", "took", s.since(started))
 	for _, name := range t.Hidden {
 		s.warn.Warn("hidden:"+name, "LV left out: its name is a fixed file name of the directory it would appear in", "lv", name)
 	}

@@ -82,6 +82,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		journal = stderrIsJournal(f)
 	}
 	log, sink := newLogger(stderr, inv.level, journal)
+	// What goes to the standard logger goes through the same handler, with
+	// its time to the millisecond: go-fuse logs every FUSE request there
+	// (-debug), which its Options.Logger does not catch.
+	slog.SetDefault(log)
 	if pipe != nil {
 		daemonLog(sink, log)
 	}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -59,12 +58,10 @@ func (b *bench) guardCPU() error {
 	if err != nil {
 		return err
 	}
-	if err := b.daemon.Process.Signal(syscall.SIGTERM); err != nil {
-		return err
-	}
-	b.daemon.Wait()
+	b.stopSnapfs()
 	b.guardConfig = "[guard]\nguard_interval = \"1h\"\n"
-	if err := b.startSnapfs(); err != nil {
+	defer func() { b.guardConfig = "" }()
+	if err := b.startSnapfs(vgName); err != nil {
 		return err
 	}
 	off, err := b.idleCPU()

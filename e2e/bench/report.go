@@ -44,7 +44,8 @@ func (b *bench) fail(r *row) {
 	b.failed = true
 }
 
-func (b *bench) print() {
+// machine describes the VM: CPUs, kernel, lvm.
+func machine() string {
 	kernel, _ := output("uname", "-r")
 	lvmVersion, _ := output("lvm", "version")
 	if f := strings.Fields(lvmVersion); len(f) >= 3 {
@@ -56,9 +57,18 @@ func (b *bench) print() {
 			cpu = string(m[1])
 		}
 	}
-	fmt.Printf("\nsnapfs bench, %s: %d LVs (%d snapshots) in VG %s, %d rounds, medians\n",
-		time.Now().UTC().Format("2006-01-02"), b.lvs, b.lvs/2, vgName, b.rounds)
-	fmt.Printf("VM: %d CPUs (%s), kernel %s, lvm %s\n\n", runtime.NumCPU(), cpu, strings.TrimSpace(kernel), lvmVersion)
+	return fmt.Sprintf("VM: %d CPUs (%s), kernel %s, lvm %s", runtime.NumCPU(), cpu, strings.TrimSpace(kernel), lvmVersion)
+}
+
+func (b *bench) print() {
+	small := ""
+	if b.small > 0 {
+		small = fmt.Sprintf(" and %d LVs in VG %s", b.small, smallVG)
+	}
+	fmt.Printf("\nsnapfs bench, %s: %d LVs (%d snapshots) in VG %s%s, %d rounds, medians\n",
+		time.Now().UTC().Format("2006-01-02"), b.lvs, b.lvs/2, vgName, small, b.rounds)
+	fmt.Println(machine())
+	fmt.Println()
 	fmt.Println("| measure | A (snapfs) | B (by hand) | A/B | target | result |")
 	fmt.Println("|---|---|---|---|---|---|")
 	for _, r := range b.rows {
@@ -70,5 +80,9 @@ func (b *bench) print() {
 	}
 	if b.check {
 		fmt.Println("- -check: timing ratios are shown, not enforced; process counts are")
+	}
+	for _, t := range b.traces {
+		fmt.Println()
+		fmt.Print(t)
 	}
 }

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// traceMkdir traces one mkdir in VG vg of lvs LVs as the bench times them:
+// after a mkdir through snapfs and an lvcreate -s by hand. It restarts
+// snapfs with -debug, which logs every FUSE request, every LVM command
+// with its duration and the steps of a mkdir, and adds to b.traces what
+// snapfs logged from the start of the mkdir process to a little after its
+// end, each line with its time from that start. snapfs is left running
+// with -debug; the snapshots it made are removed.
+func (b *bench) traceMkdir(vg string, lvs int) error {
+	b.stopSnapfs()
+	if err := b.startSnapfs(vg, "-debug"); err != nil {
+		return err
+	}
+	origin := filepath.Join(b.mnt, vg, "o0000")
+	warm, traced := filepath.Join(origin, "t0"), filepath.Join(origin, "t1")
+	if err := sh("mkdir", warm); err != nil {
+		return err
+	}
+	if err := sh("lvcreate", "--snapshot", "--size", snapSize, "--name", "tb", vg+"/o0000"); err != nil {
+		return err
+	}
+	seen := len(readFile(b.logPath))
+	start := time.Now()
+	took, err := timed("mkdir", traced)
+	if err != nil {
+		return err
+	}
+	// What snapfs does at once after its reply shows too.
+	time.Sleep(200 * time.Millisecond)
+	log := readFile(b.logPath)[seen:]
+	for _, argv := range [][]string{{"rmdir", warm}, {"rmdir", traced}, {"lvremove", "--yes", vg + "/tb"}} {
+		if err := sh(argv...); err != nil {
+			return err
+		}
+	}
+
+	var t strings.Builder
+	fmt.Fprintf(&t, "mkdir traced in VG %s (%d LVs), after a mkdir and an lvcreate -s by hand; snapfs -debug, times from the start of the mkdir process:\n\n", vg, lvs)
+	fmt.Fprintf(&t, "%9s  bench: starts mkdir %s\n", "0 ms", traced)
+	for _, line := range traceLines(log, start) {
+		t.WriteString(line + "\n")
+	}
+	fmt.Fprintf(&t, "%9s  bench: mkdir has exited\n", ms(took))
+	b.traces = append(b.traces, t.String())
+	return nil
+}
+
+// logLineRe is a line of snapfs's log: slog's text format.
+var logLineRe = regexp.MustCompile(`^time=(\S+) level=\S+ msg=("(?:[^"\\]|\\.)*"|\S+)(.*)$`)
+
+// traceLines formats the lines snapfs logged after start: the time from
+// start, the message and its attributes, cut at 160 characters. Lines
+// before start, and the bench's own stats lines, are left out.
+func traceLines(log []byte, start time.Time) []string {
+	var lines []string
+	for _, line := range bytes.Split(log, []byte("\n")) {
+		m := logLineRe.FindSubmatch(line)
+		if m == nil {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, string(m[1]))
+		if err != nil || at.Before(start.Truncate(time.Millisecond)) {
+			continue
+		}
+		msg := string(m[2])
+		if u, err := strconv.Unquote(msg); err == nil {
+			msg = u
+		}
+		if msg == "stats" {
+			continue
+		}
+		text := msg + string(m[3])
+		if len(text) > 160 {
+			text = text[:157] + "..."
+		}
+		lines = append(lines, fmt.Sprintf("%9s  %s", fmt.Sprintf("%d ms", at.Sub(start).Milliseconds()), text))
+	}
+	return lines
+}
