@@ -419,14 +419,24 @@ type snapshotReporter struct {
 	*lvmtest.LVM
 	started chan struct{}
 	release chan struct{}
+	// armed makes the next report, and only it, signal started and wait
+	// for release. (A send that waited for the test to receive raced with
+	// the test reaching its receive; the report then never held.)
+	mu    sync.Mutex
+	armed bool
 }
+
+func (r *snapshotReporter) arm() { r.mu.Lock(); r.armed = true; r.mu.Unlock() }
 
 func (r *snapshotReporter) Report(ctx context.Context, vgs []string) (*lvm.Report, error) {
 	rep, err := r.LVM.Report(ctx, vgs)
-	select {
-	case r.started <- struct{}{}:
+	r.mu.Lock()
+	hold := r.armed
+	r.armed = false
+	r.mu.Unlock()
+	if hold {
+		r.started <- struct{}{} // buffered: never waits
 		<-r.release
-	default:
 	}
 	return rep, err
 }
@@ -435,12 +445,13 @@ func (r *snapshotReporter) Report(ctx context.Context, vgs []string) (*lvm.Repor
 // before it: snapfs's own change must be in the model that Refresh(true)
 // returns (a scheduled snapshot missing from it would be taken again).
 func TestRefreshAfterChangeIsFresh(t *testing.T) {
-	r := &snapshotReporter{LVM: lvmtest.New(), started: make(chan struct{}), release: make(chan struct{})}
+	r := &snapshotReporter{LVM: lvmtest.New(), started: make(chan struct{}, 1), release: make(chan struct{})}
 	c := &clock{now: lvmtest.T0}
 	s := newTestStore(r, c, Options{})
 	if _, err := s.Refresh(true); err != nil {
 		t.Fatal(err)
 	}
+	r.arm()
 	// A background refresh begins; LVM then finishes a change.
 	bg := make(chan struct{})
 	go func() { s.Refresh(true); close(bg) }()
