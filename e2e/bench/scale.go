@@ -50,6 +50,9 @@ func (b *bench) runScale(sizes []int, plotPath string) error {
 			n, time.Since(start).Round(time.Second), p.coldPerEntry(), p.warmPerEntry(), float64(p.rssKB)/1024, p.ratio())
 	}
 	fmt.Print(scaleTable(points, time.Now()))
+	for _, n := range b.notes {
+		fmt.Println("- " + n)
+	}
 	for _, p := range points {
 		if p.mkCost.processes+p.mkCost.commands != p.rounds {
 			fmt.Printf("bench: MISSED: %d mkdirs in %d LVs ran %d LVM processes and %d lvm shell commands, not one LVM command each\n",
