@@ -102,7 +102,7 @@ func TestCatchUpReport(t *testing.T) {
 		{"4-removed", "5-renamed", "", nil},
 		{"5-renamed", "6-extended", "", nil},
 		{"6-extended", "7-tagged", "o:o s3:s", nil}, // o's tags: t
-		{"7-tagged", "8-deactivated", "", nil}, // same metadata, devices gone
+		{"7-tagged", "8-deactivated", "", nil},      // same metadata, devices gone
 	}
 	for _, tc := range tests {
 		t.Run(tc.from+"→"+tc.to, func(t *testing.T) {
