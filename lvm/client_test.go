@@ -311,3 +311,103 @@ func TestClientTagErrors(t *testing.T) {
 		})
 	}
 }
+
+// scriptedRunner answers each command in turn from answers (exit status 0:
+// success), and records them.
+type scriptedRunner struct {
+	calls   []string
+	answers []answerRunner
+}
+
+func (r *scriptedRunner) Run(ctx context.Context, argv ...string) ([]byte, error) {
+	r.calls = append(r.calls, strings.Join(argv, " "))
+	a := r.answers[0]
+	if len(r.answers) > 1 {
+		r.answers = r.answers[1:]
+	}
+	if a.exit == 0 {
+		return nil, nil
+	}
+	return a.Run(ctx, argv...)
+}
+
+// LVM's answer to lvcreate --devices naming one of a VG's two PVs, recorded
+// in the test VM (LVM 2.03.16): it refuses, and changes nothing.
+const missingPVAnswer = `  WARNING: Couldn't find device with uuid L2LCvJ-rNjh-l48L-BNQu-QYGe-i01v-dLFVGb.
+  WARNING: VG two is missing PV L2LCvJ-rNjh-l48L-BNQu-QYGe-i01v-dLFVGb (last written to /dev/loop3).
+  Cannot change VG two while PVs are missing.
+  See vgreduce --removemissing and vgextend --restoremissing.
+  Cannot process volume group two
+`
+
+// After a report, lvcreate, lvrename and lvextend name the VG's PVs with
+// --devices; lvremove, lvchange and lvconvert never do (LVM writes their
+// change to the PVs named only). A refusal for a missing PV, which a stale
+// list gives, runs the command again without the list, and forgets it.
+func TestClientDevices(t *testing.T) {
+	ctx := context.Background()
+	r := &scriptedRunner{answers: []answerRunner{{}}}
+	c := NewClient(r, "")
+	c.rememberDevices(&Report{VGs: []VG{
+		{Name: "two", PVs: []string{"/dev/loop2", "/dev/loop3"}},
+		{Name: "lost", PVs: []string{"/dev/loop4", "[unknown]"}},
+	}}, nil)
+	steps := []func() error{
+		func() error { return c.CreateSnapshot(ctx, "two", "o", "s1", SizeSpec{Size: "8M"}) },
+		func() error { return c.Rename(ctx, "two", "s1", "s2") },
+		func() error { return c.Extend(ctx, "two", "s2", "4M") },
+		func() error { return c.ExtendPoolMetadata(ctx, "two", "pool", "4M") },
+		func() error { return c.Remove(ctx, "two", "s2") },
+		func() error { return c.AddTag(ctx, "two", "o", "snapfs_hold") },
+		func() error { return c.Merge(ctx, "two", "s3") },
+		func() error { return c.CreateSnapshot(ctx, "lost", "o", "s1", SizeSpec{Size: "8M"}) },
+		func() error { return c.CreateSnapshot(ctx, "other", "o", "s1", SizeSpec{Size: "8M"}) },
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{
+		"lvm lvcreate --snapshot --name s1 --size 8M two/o --devices /dev/loop2,/dev/loop3",
+		"lvm lvrename two s1 s2 --devices /dev/loop2,/dev/loop3",
+		"lvm lvextend --size +4M two/s2 --devices /dev/loop2,/dev/loop3",
+		"lvm lvextend --poolmetadatasize +4M two/pool --devices /dev/loop2,/dev/loop3",
+		"lvm lvremove --yes two/s2",
+		"lvm lvchange --addtag snapfs_hold two/o",
+		"lvm lvconvert --merge --background two/s3",
+		"lvm lvcreate --snapshot --name s1 --size 8M lost/o",  // a PV LVM cannot find
+		"lvm lvcreate --snapshot --name s1 --size 8M other/o", // not in the report
+	}
+	if got := strings.Join(r.calls, "\n"); got != strings.Join(want, "\n") {
+		t.Errorf("commands:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+
+	// The list has gone stale: LVM refuses, the command runs again
+	// without it, and later ones get none.
+	r.calls, r.answers = nil, []answerRunner{{5, []byte(missingPVAnswer)}, {}}
+	if err := c.CreateSnapshot(ctx, "two", "o", "s4", SizeSpec{Size: "8M"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rename(ctx, "two", "s4", "s5"); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{
+		"lvm lvcreate --snapshot --name s4 --size 8M two/o --devices /dev/loop2,/dev/loop3",
+		"lvm lvcreate --snapshot --name s4 --size 8M two/o",
+		"lvm lvrename two s4 s5",
+	}
+	if got := strings.Join(r.calls, "\n"); got != strings.Join(want, "\n") {
+		t.Errorf("after a refusal for a missing PV:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+
+	// Any other failure is the command's own: it does not run twice.
+	c.rememberDevices(&Report{VGs: []VG{{Name: "two", PVs: []string{"/dev/loop2"}}}}, []string{"two"})
+	r.calls, r.answers = nil, []answerRunner{{5, []byte("  Volume group \"two\" has insufficient free space (1 extents): 2 required.\n")}}
+	if err := c.CreateSnapshot(ctx, "two", "o", "s6", SizeSpec{Size: "8M"}); !errors.Is(err, ErrNoSpace) {
+		t.Errorf("err = %v, want ErrNoSpace", err)
+	}
+	if len(r.calls) != 1 {
+		t.Errorf("a failure of the command's own ran %d commands:\n%s", len(r.calls), strings.Join(r.calls, "\n"))
+	}
+}
