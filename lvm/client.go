@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"sync"
 )
 
 // DefaultBinary is the LVM binary a Client runs when given none.
@@ -15,16 +13,9 @@ const DefaultBinary = "lvm"
 // Client runs LVM commands through a Runner. Every command is one process,
 // `Binary <subcommand> ...`; names are validated before anything runs, so a
 // name LVM would reject (or one that looks like an option) never reaches it.
-//
-// lvcreate, lvrename and lvextend name the VG's PVs, as the last report
-// showed them, with --devices (see vgRun): LVM then reads those devices
-// only, instead of every block device of the host.
 type Client struct {
 	Runner Runner
 	Binary string // "lvm" when empty
-
-	mu      sync.Mutex
-	devices map[string]string // by VG: its PVs' devices, comma-separated
 }
 
 // NewClient returns a Client running binary (DefaultBinary when empty)
@@ -71,85 +62,7 @@ func (c *Client) Report(ctx context.Context, vgs []string) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fullreport: %w", err)
 	}
-	c.rememberDevices(rep, vgs)
 	return rep, nil
-}
-
-// rememberDevices keeps the devices of the PVs of each VG of rep, a report
-// of vgs (of all VGs when empty), for vgRun. A VG with a PV LVM cannot find
-// ("[unknown]"), or none, gets none.
-func (c *Client) rememberDevices(rep *Report, vgs []string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.devices == nil || len(vgs) == 0 {
-		c.devices = map[string]string{}
-	}
-	for _, vg := range vgs {
-		delete(c.devices, vg)
-	}
-	for _, vg := range rep.VGs {
-		ok := len(vg.PVs) > 0
-		for _, pv := range vg.PVs {
-			// An absolute device path, which LVM's --devices and the lvm
-			// shell's line both take as is.
-			ok = ok && strings.HasPrefix(pv, "/dev/") && !strings.ContainsAny(pv, ", \t\n\"'\\")
-		}
-		if ok {
-			c.devices[vg.Name] = strings.Join(vg.PVs, ",")
-		}
-	}
-}
-
-// vgRun runs `lvm SUBCOMMAND ARGS...` (args), a command that changes the
-// metadata of VG vg, with --devices naming vg's PVs when the last report
-// showed them: LVM then scans and reads those devices only, where it would
-// otherwise look at every block device of the host, which with thousands
-// of active LVs is most of what a command costs (lvcreate -s in a VG of 30
-// LVs beside one of 1,000: 0.75 s against 1.27 s, make bench's VM).
-//
-// LVM takes a PV left out of the list for a missing one. Only lvcreate,
-// lvrename and lvextend run here: each refuses to change a VG with a
-// missing PV ("Cannot change VG vg while PVs are missing.", exit 5) and
-// changes nothing, so a list gone stale (a PV added since, a device name
-// moved) costs a failed command, after which vgRun forgets the list and
-// runs the command again without it. lvremove and lvchange --addtag do
-// not refuse: they write the metadata to the PVs listed only, and leave
-// the VG inconsistent (recorded in the VM on LVM 2.03.16), so they never
-// get --devices; nor does lvconvert --merge, not checked.
-func (c *Client) vgRun(ctx context.Context, vg string, args ...string) ([]byte, error) {
-	c.mu.Lock()
-	devices := c.devices[vg]
-	c.mu.Unlock()
-	if devices == "" {
-		return c.run(ctx, args...)
-	}
-	// At the end, so that a log line reads as the command would without
-	// it; LVM takes options after the positional arguments too.
-	withDevices := append(append([]string(nil), args...), "--devices", devices)
-	out, err := c.run(ctx, withDevices...)
-	if err == nil || !staleDevices(err) {
-		return out, err
-	}
-	c.mu.Lock()
-	if c.devices[vg] == devices {
-		delete(c.devices, vg)
-	}
-	c.mu.Unlock()
-	return c.run(ctx, args...)
-}
-
-// staleDevices tells whether a command run with --devices may have failed
-// for the list: LVM did not find the VG or an LV, or missed a PV.
-func staleDevices(err error) bool {
-	if errors.Is(err, ErrNotFound) {
-		return true
-	}
-	var ce *CommandError
-	if !errors.As(err, &ce) {
-		return false
-	}
-	msg := strings.ToLower(ce.Message)
-	return strings.Contains(msg, "missing") || strings.Contains(msg, "find device")
 }
 
 // CreateSnapshot takes a snapshot called name of vg/origin:
@@ -191,7 +104,7 @@ func (c *Client) CreateSnapshot(ctx context.Context, vg, origin, name string, si
 		args = append(args, "--addtag", tag)
 	}
 	args = append(args, vg+"/"+origin)
-	if _, err := c.vgRun(ctx, vg, args...); err != nil {
+	if _, err := c.run(ctx, args...); err != nil {
 		return fmt.Errorf("lvcreate %s/%s: %w", vg, name, err)
 	}
 	return nil
@@ -219,7 +132,7 @@ func (c *Client) Rename(ctx context.Context, vg, old, new string) error {
 	if err := ValidateName(vg, new); err != nil {
 		return fmt.Errorf("lvrename %s/%s: %w", vg, old, err)
 	}
-	if _, err := c.vgRun(ctx, vg, "lvrename", vg, old, new); err != nil {
+	if _, err := c.run(ctx, "lvrename", vg, old, new); err != nil {
 		return fmt.Errorf("lvrename %s/%s %s: %w", vg, old, new, err)
 	}
 	return nil
@@ -249,7 +162,7 @@ func (c *Client) Extend(ctx context.Context, vg, name, size string) error {
 	if err := ValidateSize(size); err != nil {
 		return fmt.Errorf("lvextend %s/%s: %w", vg, name, err)
 	}
-	if _, err := c.vgRun(ctx, vg, "lvextend", "--size", "+"+size, vg+"/"+name); err != nil {
+	if _, err := c.run(ctx, "lvextend", "--size", "+"+size, vg+"/"+name); err != nil {
 		return fmt.Errorf("lvextend %s/%s: %w", vg, name, err)
 	}
 	return nil
@@ -264,7 +177,7 @@ func (c *Client) ExtendPoolMetadata(ctx context.Context, vg, pool, size string) 
 	if err := ValidateSize(size); err != nil {
 		return fmt.Errorf("lvextend --poolmetadatasize %s/%s: %w", vg, pool, err)
 	}
-	if _, err := c.vgRun(ctx, vg, "lvextend", "--poolmetadatasize", "+"+size, vg+"/"+pool); err != nil {
+	if _, err := c.run(ctx, "lvextend", "--poolmetadatasize", "+"+size, vg+"/"+pool); err != nil {
 		return fmt.Errorf("lvextend --poolmetadatasize %s/%s: %w", vg, pool, err)
 	}
 	return nil
