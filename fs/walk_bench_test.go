@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"golang.org/x/sys/unix"
 
 	"github.com/snapfs/snapfs/events"
@@ -366,25 +365,14 @@ func benchShape(b *testing.B, n int) string {
 // attribute timeouts.
 func mountLoopback(b *testing.B, dir, mnt string) func() {
 	b.Helper()
-	root, err := gofs.NewLoopbackRoot(dir)
+	unmount, err := MountLoopback(dir, mnt)
 	if err != nil {
-		b.Fatal(err)
-	}
-	opts := MountOptions(false, false)
-	second := time.Second
-	opts.EntryTimeout, opts.AttrTimeout = &second, &second
-	server, err := gofs.Mount(mnt, root, opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := RaiseReadahead(mnt); err != nil {
 		b.Fatal(err)
 	}
 	return func() {
-		if err := server.Unmount(); err != nil {
+		if err := unmount(); err != nil {
 			b.Fatal(err)
 		}
-		server.Wait()
 	}
 }
 

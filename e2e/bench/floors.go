@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"time"
 
-	gofs "github.com/hanwen/go-fuse/v2/fs"
-
 	snapfs "github.com/snapfs/snapfs/fs"
 )
 
@@ -102,35 +100,18 @@ func copyShape(src, dst string) error {
 	})
 }
 
-// mountLoopback mounts go-fuse's loopback file system of dir on mnt, with
-// the mount options and readahead snapfs mounts with, and the one-second
-// entry and attribute timeouts of snapfs's directories and status files for
-// every node (snapfs gives files/ none: the floor is, if anything, too low).
-// It returns the function that unmounts it.
+// mountLoopback mounts go-fuse's loopback of dir on mnt as snapfs mounts
+// itself (snapfs.MountLoopback), making mnt first, and returns the
+// function that unmounts it.
 func mountLoopback(dir, mnt string) (func(), error) {
 	if err := os.MkdirAll(mnt, 0o755); err != nil {
 		return nil, err
 	}
-	root, err := gofs.NewLoopbackRoot(dir)
+	unmount, err := snapfs.MountLoopback(dir, mnt)
 	if err != nil {
 		return nil, err
 	}
-	opts := snapfs.MountOptions(false, false)
-	second := time.Second
-	opts.EntryTimeout, opts.AttrTimeout = &second, &second
-	server, err := gofs.Mount(mnt, root, opts)
-	if err != nil {
-		return nil, err
-	}
-	unmount := func() {
-		server.Unmount()
-		server.Wait()
-	}
-	if err := snapfs.RaiseReadahead(mnt); err != nil {
-		unmount()
-		return nil, err
-	}
-	return unmount, nil
+	return func() { unmount() }, nil
 }
 
 // imageFloor makes the image's floor: the same bytes in a file on ext4 on
