@@ -53,7 +53,7 @@ func (n *eventsFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
 		return nil, 0, syscall.EPERM
 	}
-	return &eventsHandle{r: n.fs.events.Subscribe()}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NONSEEKABLE, 0
+	return &eventsHandle{r: n.fs.events.Subscribe()}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NONSEEKABLE | noFlush, 0
 }
 
 // eventsHandle is one reader of the events.

@@ -147,8 +147,15 @@ func (n *infoFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		// Attributes only (offset -1): there is no page cache to drop.
 		n.NotifyContent(-1, 0)
 	}
-	return &contentHandle{data: data}, fuse.FOPEN_DIRECT_IO, 0
+	return &contentHandle{data: data}, fuse.FOPEN_DIRECT_IO | noFlush, 0
 }
+
+// noFlush (FOPEN_NOFLUSH) spares each close of a file of snapfs a FLUSH
+// request, a round trip the closing process waits for: no file of snapfs
+// does anything at flush (a ctl command acts, and answers, at its write;
+// an image's device is closed at release, which comes after the close
+// either way). A kernel without it (before 5.16) sends FLUSH as before.
+const noFlush = fuse.FOPEN_NOFLUSH
 
 // contentHandle is one open of an infoFile: the content rendered at open.
 type contentHandle struct{ data []byte }
@@ -252,7 +259,7 @@ func (n *ctlFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint
 	if flags&syscall.O_ACCMODE != syscall.O_WRONLY {
 		return nil, 0, syscall.EACCES
 	}
-	return &ctlHandle{node: n}, fuse.FOPEN_DIRECT_IO, 0
+	return &ctlHandle{node: n}, fuse.FOPEN_DIRECT_IO | noFlush, 0
 }
 
 // ctlHandle is one open of ctl.

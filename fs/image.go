@@ -101,7 +101,7 @@ func (n *imageFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, ui
 		return nil, 0, syscall.EIO
 	}
 	// No FOPEN_KEEP_CACHE: each open reads the device anew.
-	return &imageHandle{fs: n.fs, file: file, size: model.VisibleSize(e), entry: e}, 0, 0
+	return &imageHandle{fs: n.fs, file: file, size: model.VisibleSize(e), entry: e}, noFlush, 0
 }
 
 // imageHandle is one open of an image: the snapshot's device, open.

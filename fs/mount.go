@@ -3,6 +3,7 @@ package fs
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -68,4 +69,34 @@ func (f *FS) Mount(mountpoint string, c MountConfig) (*Server, error) {
 		f.log().Warn("image reads keep the kernel's default readahead", "err", err)
 	}
 	return &Server{server}, nil
+}
+
+// MountLoopback mounts go-fuse's own loopback file system of dir on mnt
+// with snapfs's mount options and readahead, and the one-second entry and
+// attribute timeouts of snapfs's directories and status files for every
+// node: what any go-fuse file system of that tree costs, the floor the
+// benchmarks (make bench, and fs's walk benchmark) hold snapfs to. It
+// returns the function that unmounts it.
+func MountLoopback(dir, mnt string) (unmount func() error, err error) {
+	root, err := gofs.NewLoopbackRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	opts := MountOptions(false, false)
+	second := time.Second
+	opts.EntryTimeout, opts.AttrTimeout = &second, &second
+	server, err := gofs.Mount(mnt, root, opts)
+	if err != nil {
+		return nil, err
+	}
+	unmount = func() error {
+		err := server.Unmount()
+		server.Wait()
+		return err
+	}
+	if err := RaiseReadahead(mnt); err != nil {
+		unmount()
+		return nil, err
+	}
+	return unmount, nil
 }

@@ -86,6 +86,8 @@ type setup struct {
 	files snapmount.Options
 	// allowOther mounts with allow_other: other users see the tree.
 	allowOther bool
+	// fuseDebug logs every FUSE request and reply into the test's log.
+	fuseDebug bool
 	// noDM leaves the tree without device-mapper: it reads states from
 	// the report.
 	noDM bool
@@ -114,7 +116,11 @@ func mountFake(t *testing.T, s setup) *mountedFS {
 	leakcheck.Check(t, m.dir)
 	m.dm = &lvmtest.DM{LVM: m.lvm}
 	m.dm.Set("vg-snap1", lvm.Target{Length: 2 << 20, Type: "snapshot", Params: "19904/409600 64"})
-	log := slog.New(slog.NewTextHandler(m.logs, nil))
+	level := slog.LevelInfo
+	if s.fuseDebug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(m.logs, &slog.HandlerOptions{Level: level}))
 	var dm model.DeviceMapper = m.dm
 	if s.noDM {
 		dm = nil
@@ -172,7 +178,7 @@ func mountFake(t *testing.T, s setup) *mountedFS {
 	s.fs.Logger = log
 	m.fs = New(parts, s.fs)
 	// SNAPFS_TEST_FUSE_DEBUG=1 logs every FUSE request and reply.
-	server, err := m.fs.Mount(m.dir, MountConfig{AllowOther: s.allowOther, Debug: os.Getenv("SNAPFS_TEST_FUSE_DEBUG") != "", Logger: log})
+	server, err := m.fs.Mount(m.dir, MountConfig{AllowOther: s.allowOther, Debug: s.fuseDebug || os.Getenv("SNAPFS_TEST_FUSE_DEBUG") != "", Logger: log})
 	if err != nil {
 		skipOrFail(t, "mount: %v", err)
 	}

@@ -1,13 +1,17 @@
 package fs
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -345,4 +349,44 @@ func TestDataOnlyForRootAndAdmins(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A close of a file of snapfs costs no FLUSH request (FOPEN_NOFLUSH): the
+// process closing a status file or ctl waits for none. go-fuse's debug log
+// (the standard logger's) shows every request the kernel sent.
+func TestCloseSendsNoFlush(t *testing.T) {
+	var requests syncBuffer
+	log.SetOutput(&requests)
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+	m := mountFake(t, setup{fuseDebug: true})
+	m.mustSh(t, "cat vg/web/snap1/allocated vg/status >/dev/null && echo hold > vg/web/snap1/ctl")
+	logs := requests.String()
+	for _, want := range []string{"OPEN n", "READ n", "WRITE n", "RELEASE n"} {
+		if !strings.Contains(logs, want) {
+			t.Fatalf("the debug log lacks %s: no FUSE request logged?\n%s", want, logs)
+		}
+	}
+	// go-fuse's own file at mount (".go-fuse-epoll-hack") gets one.
+	hack := fmt.Sprintf(": FLUSH n%d ", uint64(math.MaxUint64))
+	if n := strings.Count(logs, ": FLUSH n") - strings.Count(logs, hack); n != 0 {
+		t.Errorf("%d FLUSH requests for two cats and an echo, want none:\n%s", n, logs)
+	}
+}
+
+// syncBuffer is a bytes.Buffer for writers in several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"golang.org/x/sys/unix"
 
 	"github.com/snapfs/snapfs/events"
@@ -75,24 +74,8 @@ func benchLVs(b *testing.B) int {
 // one active COW snapshot sNNNN, with device numbers, as make bench makes
 // them.
 func benchLVM(n int) *lvmtest.LVM {
-	f := &lvmtest.LVM{FailNext: map[string]error{}}
-	f.VGs = []lvm.VG{{Name: "bench", UUID: "nuQNYm-yntI-YYbI-SwDi-VDdG-zHo1-dpLasg", Seqno: 7,
-		Size: 8 << 30, Free: 4 << 30, ExtentSize: 4 << 20}}
-	created := time.Date(2026, 11, 21, 6, 12, 56, 0, time.UTC)
-	for i := 0; i < n/2; i++ {
-		origin := fmt.Sprintf("o%04d", i)
-		f.LVs = append(f.LVs, lvm.LV{
-			Name: origin, VG: "bench", UUID: fmt.Sprintf("OOOOOO-%04d-0000-0000-0000-0000-000000", i),
-			Path: "/dev/bench/" + origin, Attr: lvmtest.MustAttr("owi-a-s---"), Size: 4 << 20, Time: created,
-			KernelMajor: 254, KernelMinor: 2 * i, SegType: "linear", Segments: 1,
-		}, lvm.LV{
-			Name: fmt.Sprintf("s%04d", i), VG: "bench", UUID: fmt.Sprintf("SSSSSS-%04d-0000-0000-0000-0000-000000", i),
-			Path: fmt.Sprintf("/dev/bench/s%04d", i), Attr: lvmtest.MustAttr("swi-a-s---"), Origin: origin,
-			Size: 4 << 20, OriginSize: 4 << 20, SnapPercent: lvm.Percent{Hundredths: 62, Valid: true},
-			ChunkSize: 4096, Time: created, KernelMajor: 254, KernelMinor: 2*i + 1, SegType: "linear", Segments: 1,
-		})
-	}
-	return f
+	r := lvmtest.BenchReport(n)
+	return &lvmtest.LVM{FailNext: map[string]error{}, VGs: r.VGs, LVs: r.LVs}
 }
 
 // benchReports is benchLVM whose reports are parsed from LVM's JSON, as
@@ -382,25 +365,14 @@ func benchShape(b *testing.B, n int) string {
 // attribute timeouts.
 func mountLoopback(b *testing.B, dir, mnt string) func() {
 	b.Helper()
-	root, err := gofs.NewLoopbackRoot(dir)
+	unmount, err := MountLoopback(dir, mnt)
 	if err != nil {
-		b.Fatal(err)
-	}
-	opts := MountOptions(false, false)
-	second := time.Second
-	opts.EntryTimeout, opts.AttrTimeout = &second, &second
-	server, err := gofs.Mount(mnt, root, opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := RaiseReadahead(mnt); err != nil {
 		b.Fatal(err)
 	}
 	return func() {
-		if err := server.Unmount(); err != nil {
+		if err := unmount(); err != nil {
 			b.Fatal(err)
 		}
-		server.Wait()
 	}
 }
 

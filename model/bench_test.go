@@ -1,7 +1,6 @@
 package model
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -11,25 +10,7 @@ import (
 
 // reportOf returns a report of one VG of n LVs, half of them origins and
 // half their COW snapshots.
-func reportOf(n int) *lvm.Report {
-	r := &lvm.Report{VGs: []lvm.VG{{Name: "bench", UUID: "nuQNYm-yntI-YYbI-SwDi-VDdG-zHo1-dpLasg",
-		Size: 8 << 30, Free: 4 << 30, ExtentSize: 4 << 20, LVCount: n, SnapCount: n / 2}}}
-	created := time.Date(2026, 11, 21, 6, 12, 56, 0, time.UTC)
-	for i := 0; i < n/2; i++ {
-		origin := fmt.Sprintf("o%04d", i)
-		r.LVs = append(r.LVs, lvm.LV{
-			Name: origin, VG: "bench", UUID: fmt.Sprintf("OOOOOO-%04d-0000-0000-0000-0000-000000", i),
-			Path: "/dev/bench/" + origin, Attr: lvmtest.MustAttr("owi-a-s---"), Size: 4 << 20, Time: created,
-			KernelMajor: 254, KernelMinor: 2 * i, SegType: "linear", Segments: 1,
-		}, lvm.LV{
-			Name: fmt.Sprintf("s%04d", i), VG: "bench", UUID: fmt.Sprintf("SSSSSS-%04d-0000-0000-0000-0000-000000", i),
-			Path: fmt.Sprintf("/dev/bench/s%04d", i), Attr: lvmtest.MustAttr("swi-a-s---"), Origin: origin,
-			Size: 4 << 20, OriginSize: 4 << 20, SnapPercent: lvm.Percent{Hundredths: 62, Valid: true},
-			ChunkSize: 4096, Time: created, KernelMajor: 254, KernelMinor: 2*i + 1, SegType: "linear", Segments: 1,
-		})
-	}
-	return r
-}
+func reportOf(n int) *lvm.Report { return lvmtest.BenchReport(n) }
 
 // BenchmarkBuildTree1000 builds the model of a VG of 1,000 LVs, 500 of them
 // snapshots, as every refresh does.

@@ -12,7 +12,7 @@ import (
 
 // Catching up: when the change stamp says LVM changed something, the model
 // is brought up to date from what LVM wrote, without a report, if what
-// changed is COW snapshots taken or removed and nothing else. The metadata
+// changed is COW snapshots taken or removed and LVs' tags, nothing else. The metadata
 // backup of each VG, read just after the last report (with the report's
 // seqno, so the two agree), is the baseline: the backups now must differ
 // from it in whole snapshots only (a snapshot's COW LV and the hidden
@@ -163,13 +163,24 @@ func catchUpReport(r *lvm.Report, base, now map[string]*lvm.Backup, describe des
 		if b1.Header != b0.Header {
 			return nil, fmt.Errorf("VG %s: its own metadata changed: %w", name, errCatchUp)
 		}
+		retagged := map[string][]string{} // by UUID
 		for uuid, lv1 := range b1.LVs {
 			lv0 := b0.LVs[uuid]
 			switch {
 			case lv0 != nil && lv0.Text != lv1.Text:
-				return nil, fmt.Errorf("LV %s/%s changed: %w", name, lv1.Name, errCatchUp)
+				tags, ok := tagsChanged(lv0.Text, lv1.Text)
+				if !ok {
+					return nil, fmt.Errorf("LV %s/%s changed: %w", name, lv1.Name, errCatchUp)
+				}
+				retagged[uuid] = tags
 			case lv0 == nil && !snapshotPart(b1, lv1):
 				return nil, fmt.Errorf("LV %s/%s is new and no COW snapshot: %w", name, lv1.Name, errCatchUp)
+			}
+		}
+		if len(retagged) > 0 {
+			var err error
+			if next, err = reportRetagged(next, name, retagged); err != nil {
+				return nil, err
 			}
 		}
 		for uuid, lv0 := range b0.LVs {
@@ -207,6 +218,69 @@ func catchUpReport(r *lvm.Report, base, now map[string]*lvm.Backup, describe des
 		}
 	}
 	return next, nil
+}
+
+// reportRetagged returns r with the LVs of vg in tags (by UUID) given
+// those tags, or an error when r lacks one of them.
+func reportRetagged(r *lvm.Report, vg string, tags map[string][]string) (*lvm.Report, error) {
+	next := &lvm.Report{VGs: r.VGs, LVs: append([]lvm.LV(nil), r.LVs...)}
+	found := 0
+	for i := range next.LVs {
+		if lv := &next.LVs[i]; lv.VG == vg {
+			if t, ok := tags[lv.UUID]; ok {
+				lv.Tags = t
+				found++
+			}
+		}
+	}
+	if found != len(tags) {
+		return nil, fmt.Errorf("VG %s: an LV whose tags changed is not in the model: %w", vg, errCatchUp)
+	}
+	return next, nil
+}
+
+// tagsChanged tells whether an LV's metadata section went from text t0 to
+// t1 by its tags alone (lvchange --addtag or --deltag), and returns its
+// tags then as a report gives them (sorted; nil for none).
+func tagsChanged(t0, t1 string) ([]string, bool) {
+	rest0, _, ok0 := withoutTags(t0)
+	rest1, tags, ok1 := withoutTags(t1)
+	if !ok0 || !ok1 || rest0 != rest1 {
+		return nil, false
+	}
+	return tags, true
+}
+
+// withoutTags returns an LV's metadata section without the line of its
+// tags, and those tags, sorted. The LV's own tags line (tags = ["a", "b"],
+// as LVM writes it) comes before its first segment; a segment's is left
+// in the text. ok is false for a line of tags it cannot read.
+func withoutTags(text string) (rest string, tags []string, ok bool) {
+	lines := strings.SplitAfter(text, "\n")
+	for i, line := range lines {
+		trimmed := strings.TrimSpace(line)
+		if i > 0 && strings.HasSuffix(trimmed, "{") {
+			break // the first segment
+		}
+		list, found := strings.CutPrefix(trimmed, "tags = [")
+		if !found {
+			continue
+		}
+		list, found = strings.CutSuffix(list, "]")
+		if !found {
+			return "", nil, false
+		}
+		for _, item := range strings.Split(list, ",") {
+			item = strings.TrimSpace(item)
+			if len(item) < 3 || item[0] != '"' || item[len(item)-1] != '"' || strings.ContainsAny(item[1:len(item)-1], `"\`) {
+				return "", nil, false
+			}
+			tags = append(tags, item[1:len(item)-1])
+		}
+		slices.Sort(tags)
+		return strings.Join(lines[:i], "") + strings.Join(lines[i+1:], ""), tags, true
+	}
+	return text, nil, true
 }
 
 // snapshotPart tells whether lv is a COW snapshot's LV in backup b: the COW

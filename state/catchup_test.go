@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -100,8 +101,8 @@ func TestCatchUpReport(t *testing.T) {
 		{"2-snapshot", "4-removed", "o:o s-2:s", []string{"s-2"}},
 		{"4-removed", "5-renamed", "", nil},
 		{"5-renamed", "6-extended", "", nil},
-		{"6-extended", "7-tagged", "", nil},
-		{"7-tagged", "8-deactivated", "", nil}, // same metadata, devices gone
+		{"6-extended", "7-tagged", "o:o s3:s", nil}, // o's tags: t
+		{"7-tagged", "8-deactivated", "", nil},      // same metadata, devices gone
 	}
 	for _, tc := range tests {
 		t.Run(tc.from+"→"+tc.to, func(t *testing.T) {
@@ -131,6 +132,20 @@ func TestCatchUpReport(t *testing.T) {
 			}
 			if got := names(r); got != names(backupReport(t, b0)) {
 				t.Errorf("the old report changed: %s", got)
+			}
+			for _, lv := range next.LVs {
+				want := ""
+				if tc.to == "7-tagged" && lv.Name == "o" {
+					want = "t"
+				}
+				if got := strings.Join(lv.Tags, ","); got != want {
+					t.Errorf("LV %s has tags %q, want %q", lv.Name, got, want)
+				}
+			}
+			for _, lv := range r.LVs {
+				if lv.Tags != nil {
+					t.Errorf("the old report's LV %s got tags %v", lv.Name, lv.Tags)
+				}
 			}
 		})
 	}
@@ -172,5 +187,37 @@ func TestMapperMatches(t *testing.T) {
 	}
 	if err := mapperMatches(r, dm[1:]); !errors.Is(err, errCatchUp) {
 		t.Errorf("without %s: %v", dm[0], err)
+	}
+}
+
+// Only a change of an LV's own tags line is a change of tags; anything
+// else in its section, a segment's tags included, is not.
+func TestTagsChanged(t *testing.T) {
+	const lv = "\t\to {\n\t\t\tid = \"x\"\n\t\t\tstatus = [\"READ\", \"WRITE\", \"VISIBLE\"]\n%s\t\t\tsegment_count = 1\n\n\t\t\tsegment1 {\n%s\t\t\t\ttype = \"striped\"\n\t\t\t}\n\t\t}\n"
+	text := func(lvTags, segTags string) string { return fmt.Sprintf(lv, lvTags, segTags) }
+	tests := []struct {
+		name   string
+		t0, t1 string
+		want   string // the tags after, comma-separated; "-" when not a change of tags alone
+	}{
+		{"added", text("", ""), text("\t\t\ttags = [\"b\", \"a\"]\n", ""), "a,b"},
+		{"removed", text("\t\t\ttags = [\"snapfs_hold\"]\n", ""), text("", ""), ""},
+		{"one more", text("\t\t\ttags = [\"a\"]\n", ""), text("\t\t\ttags = [\"a\", \"snapfs_hold\"]\n", ""), "a,snapfs_hold"},
+		{"a segment's", text("", ""), text("", "\t\t\t\ttags = [\"s\"]\n"), "-"},
+		{"status too", text("", ""), strings.Replace(text("\t\t\ttags = [\"a\"]\n", ""), `"WRITE", `, "", 1), "-"},
+		{"unreadable", text("", ""), text("\t\t\ttags = [a]\n", ""), "-"},
+		{"same", text("\t\t\ttags = [\"a\"]\n", ""), text("\t\t\ttags = [\"a\"]\n", ""), "a"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tags, ok := tagsChanged(tc.t0, tc.t1)
+			got := strings.Join(tags, ",")
+			if !ok {
+				got = "-"
+			}
+			if got != tc.want {
+				t.Errorf("tagsChanged = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -35,7 +35,8 @@ type Reporter interface {
 
 // DefaultTrustAge is how long an unchanged change stamp keeps the model
 // current at most: a change LVM made without touching what the stamp looks
-// at (metadata backups turned off for one command) shows after this long.
+// at (metadata backups turned off for one command) shows after this long,
+// and the report that reads it.
 const DefaultTrustAge = time.Minute
 
 // Options configure the store. Zero values take the defaults.
@@ -57,7 +58,9 @@ type Options struct {
 	// false when it cannot tell. lvm.ChangeStamp is the real one.
 	Stamp func(vgs []string) (stamp string, ok bool)
 	// TrustAge bounds how long an unchanged stamp keeps a model current;
-	// DefaultTrustAge when zero.
+	// DefaultTrustAge when zero. An access past it starts a report in the
+	// background and gets the model meanwhile: the stamp still vouches for
+	// all it looks at.
 	TrustAge time.Duration
 	// Seqno reads the name and metadata seqno of the VG whose PV device
 	// is (lvm.MetadataSeqno when nil). The stamp of a model with a VG
@@ -176,8 +179,17 @@ func (s *Store) current(settled bool) (*model.Tree, error) {
 	if t != nil && s.changes.Load() > 0 {
 		return t, nil
 	}
-	if t != nil && s.unchanged(settled) {
-		return t, nil
+	if t != nil {
+		if same, trusted := s.unchanged(settled); same {
+			if !trusted {
+				// Past TrustAge LVM is read again, for what the stamp
+				// cannot see; meanwhile the stamp still vouches for
+				// everything it looks at, so no access waits for that
+				// report (with 5,000 LVs, seconds a walk would stall).
+				s.refreshInBackground()
+			}
+			return t, nil
+		}
 	}
 	if t != nil && age < s.opts.MaxAge+s.opts.StaleGrace {
 		s.refreshInBackground()
@@ -219,28 +231,32 @@ func (s *Store) Path(uuid string) (string, error) {
 }
 
 // unchanged tells whether the change stamp says that LVM has changed
-// nothing since the model was read, and then counts the model as current
-// from now.
-func (s *Store) unchanged(settled bool) bool {
+// nothing since the model was read (same), and whether the model may then
+// count as current from now (trusted: a tick's access, or the model read
+// less than TrustAge ago), which it then does.
+func (s *Store) unchanged(settled bool) (same, trusted bool) {
 	if s.opts.Stamp == nil {
-		return false
+		return false, false
 	}
 	s.mu.Lock()
 	t, stamp, read := s.tree, s.stamp, s.read
 	s.mu.Unlock()
-	if t == nil || stamp == "" || (!settled && s.since(read) >= s.opts.TrustAge) {
-		return false
+	if t == nil || stamp == "" {
+		return false, false
 	}
 	now, ok := s.takeStamp(t)
 	if !ok || now != stamp {
-		return false
+		return false, false
+	}
+	if !settled && s.since(read) >= s.opts.TrustAge {
+		return true, false
 	}
 	s.mu.Lock()
 	if s.tree == t {
 		s.taken = s.now()
 	}
 	s.mu.Unlock()
-	return true
+	return true, true
 }
 
 // takeStamp returns the change stamp for model t: Stamp's, and the

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,7 +88,9 @@ func TestCurrentReadsLVMWhenDue(t *testing.T) {
 		{"too old", "", "", maxAge + grace + time.Millisecond, true, false},
 		{"old, stamp unchanged", "s1", "s1", maxAge + grace + time.Millisecond, false, false},
 		{"old, stamp changed", "s1", "s2", maxAge + grace + time.Millisecond, true, false},
-		{"stamp unchanged past TrustAge", "s1", "s1", trust + time.Millisecond, true, false},
+		// Past TrustAge LVM is read, in the background: the stamp still
+		// vouches for what it looks at, and a long walk does not stall.
+		{"stamp unchanged past TrustAge", "s1", "s1", trust + time.Millisecond, false, true},
 		// The ticks of the guard and the schedules trust the stamp
 		// however old the model: an idle snapfs reads LVM never.
 		{"settled: stamp unchanged past TrustAge", "s1", "s1", 10 * trust, false, false},
@@ -96,7 +99,9 @@ func TestCurrentReadsLVMWhenDue(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			l := lvmtest.New()
+			// Every report after the first waits for the gate: an access
+			// that waits for one cannot return before the gate opens.
+			l := &gatedReporter{LVM: lvmtest.New(), gate: make(chan struct{})}
 			c := &clock{now: lvmtest.T0}
 			st := &stamper{stamp: tc.stamp}
 			// With VGs configured, the first report is stamped already.
@@ -113,19 +118,52 @@ func TestCurrentReadsLVMWhenDue(t *testing.T) {
 			if strings.HasPrefix(tc.name, "settled") {
 				access = s.Settled
 			}
-			if _, err := access(); err != nil {
-				t.Fatal(err)
-			}
-			got := l.ReportCount() - 1
-			if tc.wantBG {
-				waitFor(t, "the background report", func() bool { return l.ReportCount() == 2 })
+			done := make(chan error, 1)
+			go func() { _, err := access(); done <- err }()
+			if tc.wantReport {
+				waitFor(t, "the access's report", func() bool { return l.started.Load() == 2 })
+				select {
+				case <-done:
+					t.Error("the access returned before the report it needs")
+				case <-time.After(20 * time.Millisecond):
+				}
+				close(l.gate)
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
 				return
 			}
-			if want := map[bool]int{true: 1, false: 0}[tc.wantReport]; got != want {
-				t.Errorf("%d reports for the access, want %d", got, want)
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the access waited for a report")
 			}
+			if tc.wantBG {
+				waitFor(t, "the background report", func() bool { return l.started.Load() == 2 })
+			} else if n := l.started.Load(); n != 1 {
+				t.Errorf("%d reports after the access, want none", n-1)
+			}
+			close(l.gate)
 		})
 	}
+}
+
+// gatedReporter lets the first report through, and holds every later one
+// until gate is closed; started counts the reports begun.
+type gatedReporter struct {
+	*lvmtest.LVM
+	gate    chan struct{}
+	started atomic.Int32
+}
+
+func (r *gatedReporter) Report(ctx context.Context, vgs []string) (*lvm.Report, error) {
+	if r.started.Add(1) > 1 {
+		<-r.gate
+	}
+	return r.LVM.Report(ctx, vgs)
 }
 
 // waitFor polls cond for what a goroutine of the store does, up to a

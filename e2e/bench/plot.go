@@ -56,14 +56,14 @@ func writePlot(points []scalePoint, path string) error {
 		p.Legend.Add(name, l, s)
 		return nil
 	}
-	target := func(p *plot.Plot, y float64) {
-		f := plotter.NewFunction(func(float64) float64 { return y })
+	target := func(p *plot.Plot, name string, y func(lvs float64) float64) {
+		f := plotter.NewFunction(y)
 		f.XMin, f.XMax = lo, hi
 		f.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 		f.Color = plotutil.Color(2)
 		p.Add(f)
-		p.Legend.Add(fmt.Sprintf("target %g", y), f)
-		p.Y.Max = max(p.Y.Max, y)
+		p.Legend.Add(name, f)
+		p.Y.Max = max(p.Y.Max, y(hi))
 	}
 
 	walk := panel("ls -lR of the tree", "ms per entry")
@@ -77,12 +77,12 @@ func writePlot(points []scalePoint, path string) error {
 	if err := add(rss, "RSS", 0, series(func(p scalePoint) float64 { return float64(p.rssKB) / 1024 })); err != nil {
 		return err
 	}
-	target(rss, 40)
+	target(rss, "target (40 MB to 1,000 LVs, 80 at 5,000)", func(lvs float64) float64 { return memTarget(int(lvs)) })
 	mkdir := panel("mkdir against a bare lvcreate -s", "mkdir / lvcreate -s")
 	if err := add(mkdir, "ratio of the medians", 0, series(scalePoint.ratio)); err != nil {
 		return err
 	}
-	target(mkdir, snapshotTarget)
+	target(mkdir, fmt.Sprintf("target %g", snapshotTarget), func(float64) float64 { return snapshotTarget })
 
 	// Room above the lines for the legend.
 	for _, p := range []*plot.Plot{walk, rss, mkdir} {

@@ -40,8 +40,9 @@ func TestOutsideChanges(t *testing.T) {
 
 // TestOutsideChangesCaughtUp: snapshots taken and removed by hand enter
 // and leave the model without a report (snapfs reads the metadata backups
-// and device-mapper), with the values lvs shows; a rename by hand, which
-// that cannot vouch for, is read from LVM.
+// and device-mapper), with the values lvs shows, and so do tags put on and
+// taken off; a rename by hand, which that cannot vouch for, is read from
+// LVM.
 func TestOutsideChangesCaughtUp(t *testing.T) {
 	newVG(t, "e2e", 128)
 	mustSh(t, "lvcreate -qq -L 16M -n web e2e")
@@ -68,10 +69,15 @@ func TestOutsideChangesCaughtUp(t *testing.T) {
 	if vg := readFile(t, d.path("e2e/status")); !strings.Contains(vg, want) {
 		t.Errorf("VG status after the lvcreate by hand lacks %q:\n%s", want, vg)
 	}
+	// A hold put on and taken off by hand: a change of tags alone.
+	mustSh(t, "lvchange -qq --addtag snapfs_hold e2e/byhand")
+	waitFor(t, 10*time.Second, "the hold put on by hand", func() bool { return strings.Contains(readFile(t, status), "held: yes\n") })
+	mustSh(t, "lvchange -qq --deltag snapfs_hold e2e/byhand")
+	waitFor(t, 10*time.Second, "the hold taken off by hand", func() bool { return strings.Contains(readFile(t, status), "held: no\n") })
 	mustSh(t, "lvremove -qq -y e2e/byhand")
 	waitFor(t, 10*time.Second, "the snapshot removed by hand to go", func() bool { _, err := os.Stat(status); return os.IsNotExist(err) })
 	if n := d.lvmCommands(t) - before; n != 0 {
-		t.Errorf("snapfs ran %d LVM commands for a snapshot taken and removed by hand, want none:\n%s", n, d.logs.String())
+		t.Errorf("snapfs ran %d LVM commands for a snapshot taken, held, released and removed by hand, want none:\n%s", n, d.logs.String())
 	}
 
 	// A snapshot made and renamed at once is a new snapshot of the new
