@@ -3,6 +3,8 @@ package fs
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -99,4 +101,42 @@ func MountLoopback(dir, mnt string) (unmount func() error, err error) {
 		return nil, err
 	}
 	return unmount, nil
+}
+
+// CopyShape copies the shape of the tree at src to dst, for the floor of
+// MountLoopback: its directories, and empty (sparse) files of the same
+// names and sizes; files/ directories are left empty.
+func CopyShape(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(dst, rel)
+		if d.IsDir() {
+			if err := os.MkdirAll(to, 0o755); err != nil {
+				return err
+			}
+			if d.Name() == "files" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		f, err := os.Create(to)
+		if err != nil {
+			return err
+		}
+		if err := f.Truncate(info.Size()); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	})
 }

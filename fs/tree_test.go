@@ -1,7 +1,6 @@
 package fs
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -355,7 +353,7 @@ func TestDataOnlyForRootAndAdmins(t *testing.T) {
 // process closing a status file or ctl waits for none. go-fuse's debug log
 // (the standard logger's) shows every request the kernel sent.
 func TestCloseSendsNoFlush(t *testing.T) {
-	var requests syncBuffer
+	var requests logBuffer
 	log.SetOutput(&requests)
 	t.Cleanup(func() { log.SetOutput(os.Stderr) })
 	m := mountFake(t, setup{fuseDebug: true})
@@ -371,22 +369,4 @@ func TestCloseSendsNoFlush(t *testing.T) {
 	if n := strings.Count(logs, ": FLUSH n") - strings.Count(logs, hack); n != 0 {
 		t.Errorf("%d FLUSH requests for two cats and an echo, want none:\n%s", n, logs)
 	}
-}
-
-// syncBuffer is a bytes.Buffer for writers in several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

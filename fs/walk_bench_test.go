@@ -330,31 +330,7 @@ func benchShape(b *testing.B, n int) string {
 	defer dm.Close()
 	t := mountBenchTree(b, src, fake, dm)
 	defer t.unmount(b)
-	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		to := filepath.Join(shape, rel)
-		if d.IsDir() {
-			if err := os.MkdirAll(to, 0o755); err != nil {
-				return err
-			}
-			if d.Name() == "files" {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(to, make([]byte, info.Size()), 0o644)
-	})
-	if err != nil {
+	if err := CopyShape(src, shape); err != nil {
 		b.Fatal(err)
 	}
 	return shape

@@ -27,7 +27,7 @@ func (b *bench) loopbackTree() (string, func(), error) {
 		return "", nil, err
 	}
 	removeCopy := func() { sh("umount", dir); os.RemoveAll(dir) }
-	if err := copyShape(b.mnt, dir); err != nil {
+	if err := snapfs.CopyShape(b.mnt, dir); err != nil {
 		removeCopy()
 		return "", nil, err
 	}
@@ -61,43 +61,6 @@ func walkFloorTwice(mnt string) (cold, warm time.Duration, err error) {
 	}
 	warm, err = timed("ls", "-lR", mnt)
 	return cold, warm, err
-}
-
-// copyShape copies the directories of the tree at src to dst, with empty
-// files of the same names and sizes, and files/ directories left empty.
-func copyShape(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		to := filepath.Join(dst, rel)
-		if d.IsDir() {
-			if err := os.MkdirAll(to, 0o755); err != nil {
-				return err
-			}
-			if d.Name() == "files" {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		f, err := os.Create(to)
-		if err != nil {
-			return err
-		}
-		if err := f.Truncate(info.Size()); err != nil {
-			f.Close()
-			return err
-		}
-		return f.Close()
-	})
 }
 
 // mountLoopback mounts go-fuse's loopback of dir on mnt as snapfs mounts
