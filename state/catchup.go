@@ -90,10 +90,11 @@ func (s *Store) catchUp(old *model.Tree, stamp string) *model.Tree {
 		}
 		now[name] = b
 		// Another host's change to a shared VG is on its PVs, not in
-		// this host's backup.
-		if v := old.VG(name); v != nil && v.VG.Shared() {
-			if seqno, ok := s.sharedSeqno(&v.VG); !ok || seqno != b.Seqno {
-				s.log.Debug("reading LVM: a shared VG's metadata is not what its backup here says", "vg", name, "seqno", seqno, "backup", b.Seqno)
+		// this host's backup; so is a change made here with backups off.
+		if v := old.VG(name); v != nil {
+			seqno, ok := s.pvSeqno(&v.VG)
+			if (ok || v.VG.Shared()) && seqno != b.Seqno {
+				s.log.Debug("reading LVM: the VG's metadata is not what its backup here says", "vg", name, "seqno", seqno, "backup", b.Seqno)
 				return nil
 			}
 		}

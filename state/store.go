@@ -34,9 +34,10 @@ type Reporter interface {
 }
 
 // DefaultTrustAge is how long an unchanged change stamp keeps the model
-// current at most: a change LVM made without touching what the stamp looks
-// at (metadata backups turned off for one command) shows after this long,
-// and the report that reads it.
+// current at most when the stamp could not read the metadata seqno of
+// every VG from its PVs: a change LVM made without touching what the stamp
+// then looks at (metadata backups turned off for one command) shows after
+// this long, and the report that reads it.
 const DefaultTrustAge = time.Minute
 
 // Options configure the store. Zero values take the defaults.
@@ -57,15 +58,18 @@ type Options struct {
 	// MaxAge whose stamp is unchanged stays current, up to TrustAge. ok is
 	// false when it cannot tell. lvm.ChangeStamp is the real one.
 	Stamp func(vgs []string) (stamp string, ok bool)
-	// TrustAge bounds how long an unchanged stamp keeps a model current;
-	// DefaultTrustAge when zero. An access past it starts a report in the
-	// background and gets the model meanwhile: the stamp still vouches for
-	// all it looks at.
+	// TrustAge bounds how long an unchanged stamp keeps a model current
+	// when the stamp lacks the seqno of a VG; DefaultTrustAge when zero.
+	// An access past it starts a report in the background and gets the
+	// model meanwhile: the stamp still vouches for all it looks at.
 	TrustAge time.Duration
 	// Seqno reads the name and metadata seqno of the VG whose PV device
-	// is (lvm.MetadataSeqno when nil). The stamp of a model with a VG
-	// shared by several hosts holds the VG's seqno as its PVs say: another
-	// host's change shows nowhere else on this one.
+	// is (lvm.MetadataSeqno when nil). The stamp holds each VG's seqno as
+	// its PVs say: LVM writes a new one with every change of the VG's
+	// metadata, a change made with backups off or on another host (of a
+	// VG shared by several) too. A stamp with the seqnos of all VGs sees
+	// every change, and trusts an unchanged model however old; a shared
+	// VG's seqno it must have.
 	Seqno func(device string) (vg string, seqno int, err error)
 	// BackupDir is where LVM writes its metadata backups (lvm.conf
 	// backup/backup_dir); lvm.DefaultBackupDir when empty.
@@ -232,8 +236,9 @@ func (s *Store) Path(uuid string) (string, error) {
 
 // unchanged tells whether the change stamp says that LVM has changed
 // nothing since the model was read (same), and whether the model may then
-// count as current from now (trusted: a tick's access, or the model read
-// less than TrustAge ago), which it then does.
+// count as current from now (trusted: a tick's access, a stamp with the
+// seqno of every VG, or the model read less than TrustAge ago), which it
+// then does.
 func (s *Store) unchanged(settled bool) (same, trusted bool) {
 	if s.opts.Stamp == nil {
 		return false, false
@@ -248,7 +253,7 @@ func (s *Store) unchanged(settled bool) (same, trusted bool) {
 	if !ok || now != stamp {
 		return false, false
 	}
-	if !settled && s.since(read) >= s.opts.TrustAge {
+	if !settled && !complete(now) && s.since(read) >= s.opts.TrustAge {
 		return true, false
 	}
 	s.mu.Lock()
@@ -260,13 +265,13 @@ func (s *Store) unchanged(settled bool) (same, trusted bool) {
 }
 
 // takeStamp returns the change stamp for model t: Stamp's, and the
-// metadata seqno of each shared VG of t, read from its PVs.
+// metadata seqno of each VG of t, read from its PVs.
 func (s *Store) takeStamp(t *model.Tree) (string, bool) {
 	stamp, ok := s.localStamp(t, s.stampVGs(t))
 	if !ok {
 		return "", false
 	}
-	return s.withSeqnos(stamp, t, s.sharedSeqno)
+	return s.withSeqnos(stamp, t, s.pvSeqno)
 }
 
 // localStamp is Stamp of VGs vgs but the shared ones of model t: their
@@ -283,32 +288,52 @@ func (s *Store) localStamp(t *model.Tree, vgs []string) (string, bool) {
 	return s.opts.Stamp(vgs)
 }
 
-// withSeqnos appends to stamp the metadata seqno of each shared VG of t,
-// as seqno tells it.
+// withSeqnos appends to stamp the metadata seqno of each VG of t, as
+// seqno tells it. A shared VG must have one: another host's change shows
+// nowhere else on this one. A local VG without one gets "?", and the
+// stamp is not complete: it sees a change of that VG only through its
+// metadata backup and /dev/mapper, up to TrustAge.
 func (s *Store) withSeqnos(stamp string, t *model.Tree, seqno func(*lvm.VG) (int, bool)) (string, bool) {
 	if t == nil {
 		return stamp, true
 	}
 	for _, v := range t.VGs {
-		if !v.VG.Shared() {
-			continue
-		}
 		n, ok := seqno(&v.VG)
-		if !ok || n == 0 {
+		switch {
+		case ok && n > 0:
+			stamp += v.VG.Name + "=" + strconv.Itoa(n) + ";"
+		case v.VG.Shared():
 			return "", false
+		default:
+			stamp += v.VG.Name + unknownSeqno
 		}
-		stamp += v.VG.Name + "=" + strconv.Itoa(n) + ";"
 	}
 	return stamp, true
 }
 
-// reportedSeqno is a shared VG's seqno as a report gave it: the metadata a
-// model read from it shows, whatever the PVs hold by now.
-func reportedSeqno(v *lvm.VG) (int, bool) { return v.Seqno, v.Seqno > 0 }
+// unknownSeqno marks in a stamp a VG whose seqno could not be read. No VG
+// name holds '=' or '?'.
+const unknownSeqno = "=?;"
 
-// sharedSeqno reads the metadata seqno of shared VG vg from the first of
-// its PVs that tells it; ok is false when none does.
-func (s *Store) sharedSeqno(vg *lvm.VG) (seqno int, ok bool) {
+// complete tells whether stamp holds the seqno of every VG it covers.
+func complete(stamp string) bool { return !strings.Contains(stamp, unknownSeqno) }
+
+// reportedSeqno is a VG's seqno as a report gave it, the metadata a model
+// read from it shows, whatever the PVs hold by now: for the stamp stored
+// with that model. ok only when the PVs tell one too, as the stamps taken
+// later must show the same VG alike.
+func (s *Store) reportedSeqno(v *lvm.VG) (int, bool) {
+	if !v.Shared() {
+		if _, ok := s.pvSeqno(v); !ok {
+			return 0, false
+		}
+	}
+	return v.Seqno, v.Seqno > 0
+}
+
+// pvSeqno reads the metadata seqno of VG vg from the first of its PVs
+// that tells it; ok is false when none does.
+func (s *Store) pvSeqno(vg *lvm.VG) (seqno int, ok bool) {
 	for _, pv := range vg.PVs {
 		name, n, err := s.opts.Seqno(pv)
 		if err == nil && name == vg.Name {
@@ -317,7 +342,7 @@ func (s *Store) sharedSeqno(vg *lvm.VG) (seqno int, ok bool) {
 		if err == nil {
 			err = fmt.Errorf("%s holds the metadata of VG %s", pv, name)
 		}
-		s.warn.Warn("seqno:"+pv, "cannot read a shared VG's metadata seqno from its PV; its changes on other hosts show only with reports", "vg", vg.Name, "pv", pv, "err", err)
+		s.warn.Warn("seqno:"+pv, "cannot read a VG's metadata seqno from its PV; changes made without a metadata backup here show only with reports", "vg", vg.Name, "pv", pv, "err", err)
 	}
 	return 0, false
 }
@@ -380,10 +405,12 @@ func (s *Store) Refresh(force bool) (*model.Tree, error) {
 	if s.opts.Stamp != nil {
 		stamp, stampOK = s.localStamp(old, stamped)
 	}
-	if !force && stampOK && s.since(read) < s.opts.TrustAge && s.vgSetUnchanged() {
-		// The seqnos of the shared VGs, read now, are those the backups
-		// must show for a catch-up.
-		if full, ok := s.withSeqnos(stamp, old, s.sharedSeqno); ok {
+	if !force && stampOK && s.vgSetUnchanged() {
+		// The seqnos, read now, are those the backups must show for a
+		// catch-up. Without all of them, a change made with backups off
+		// shows in no backup: past TrustAge only a report will do.
+		full, ok := s.withSeqnos(stamp, old, s.pvSeqno)
+		if ok && (complete(full) || s.since(read) < s.opts.TrustAge) {
 			if t := s.catchUp(old, full); t != nil {
 				return t, nil
 			}
@@ -408,9 +435,9 @@ func (s *Store) Refresh(force bool) (*model.Tree, error) {
 		stampOK = false // the VGs changed: the stamp looked at others
 	}
 	if stampOK {
-		// A shared VG's part is the seqno the report shows: the PVs
-		// saying another later on is a change the model lacks.
-		stamp, stampOK = s.withSeqnos(stamp, t, reportedSeqno)
+		// The seqnos are those the report shows: the PVs saying another
+		// later on is a change the model lacks.
+		stamp, stampOK = s.withSeqnos(stamp, t, s.reportedSeqno)
 	}
 	if !stampOK {
 		stamp = ""
@@ -459,6 +486,27 @@ func (s *Store) tell(told <-chan [2]*model.Tree, listeners []func(old, cur *mode
 			fn(pair[0], pair[1])
 		}
 	}
+}
+
+// PVs returns the devices of the PVs of VG vg as the model shows them,
+// without refreshing it (for lvm.Client's Devices), or nil when the model
+// has no such VG, the VG is shared (another host may add a PV to it), or
+// LVM misses one of its PVs.
+func (s *Store) PVs(vg string) []string {
+	t := s.model()
+	if t == nil {
+		return nil
+	}
+	v := t.VG(vg)
+	if v == nil || v.VG.Shared() || len(v.VG.PVs) == 0 {
+		return nil
+	}
+	for _, pv := range v.VG.PVs {
+		if !strings.HasPrefix(pv, "/") {
+			return nil // "[unknown]", LVM's name for a PV it misses
+		}
+	}
+	return slices.Clone(v.VG.PVs)
 }
 
 // model returns the model as it is, without refreshing it.

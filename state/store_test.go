@@ -67,6 +67,10 @@ func newTestStore(l Reporter, c *clock, opts Options) *Store {
 	}
 	opts.BackupNames = func(string) ([]string, error) { return nil, nil }
 	opts.MapperNames = func() ([]string, error) { return nil, nil }
+	if opts.Seqno == nil {
+		// Never this machine's devices.
+		opts.Seqno = func(string) (string, int, error) { return "", 0, lvm.ErrNoMetadata }
+	}
 	return New(l, opts)
 }
 
@@ -82,30 +86,57 @@ func TestCurrentReadsLVMWhenDue(t *testing.T) {
 		age        time.Duration // of the model at the access
 		wantReport bool          // the access itself waits for a report
 		wantBG     bool          // a report in the background
+		// The metadata seqno of vg2 on its PV at the access (vg's stays 5,
+		// vg2's is 5 at the first report): 0 when the VGs have no PVs, -1
+		// when it cannot be read, from the first report on.
+		seqno int
 	}{
-		{"young", "", "", maxAge / 2, false, false},
-		{"old, within the grace", "", "", maxAge + grace/2, false, true},
-		{"too old", "", "", maxAge + grace + time.Millisecond, true, false},
-		{"old, stamp unchanged", "s1", "s1", maxAge + grace + time.Millisecond, false, false},
-		{"old, stamp changed", "s1", "s2", maxAge + grace + time.Millisecond, true, false},
+		{"young", "", "", maxAge / 2, false, false, 0},
+		{"old, within the grace", "", "", maxAge + grace/2, false, true, 0},
+		{"too old", "", "", maxAge + grace + time.Millisecond, true, false, 0},
+		{"old, stamp unchanged", "s1", "s1", maxAge + grace + time.Millisecond, false, false, 0},
+		{"old, stamp changed", "s1", "s2", maxAge + grace + time.Millisecond, true, false, 0},
 		// Past TrustAge LVM is read, in the background: the stamp still
 		// vouches for what it looks at, and a long walk does not stall.
-		{"stamp unchanged past TrustAge", "s1", "s1", trust + time.Millisecond, false, true},
+		{"stamp unchanged past TrustAge", "s1", "s1", trust + time.Millisecond, false, true, 0},
 		// The ticks of the guard and the schedules trust the stamp
 		// however old the model: an idle snapfs reads LVM never.
-		{"settled: stamp unchanged past TrustAge", "s1", "s1", 10 * trust, false, false},
-		{"settled: stamp changed", "s1", "s2", 10 * trust, true, false},
-		{"settled: no stamp", "", "", maxAge + grace + time.Millisecond, true, false},
+		{"settled: stamp unchanged past TrustAge", "s1", "s1", 10 * trust, false, false, 0},
+		{"settled: stamp changed", "s1", "s2", 10 * trust, true, false, 0},
+		{"settled: no stamp", "", "", maxAge + grace + time.Millisecond, true, false, 0},
+		// With the seqno of every VG read from its PVs, the stamp sees
+		// every change of LVM's metadata, one made with backups off too:
+		// an unchanged one is trusted however old.
+		{"seqnos: unchanged past TrustAge", "s1", "s1", 10 * trust, false, false, 5},
+		{"seqnos: one changed, backups and /dev/mapper not", "s1", "s1", maxAge + grace + time.Millisecond, true, false, 6},
+		{"seqnos: one unreadable, past TrustAge", "s1", "s1", trust + time.Millisecond, false, true, -1},
+		{"seqnos: one unreadable, within TrustAge", "s1", "s1", maxAge + grace + time.Millisecond, false, false, -1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			// Every report after the first waits for the gate: an access
 			// that waits for one cannot return before the gate opens.
-			l := &gatedReporter{LVM: lvmtest.New(), gate: make(chan struct{})}
+			l := &gatedReporter{LVM: lvmtest.New(), gate: make(chan struct{}), pvs: tc.seqno != 0}
 			c := &clock{now: lvmtest.T0}
 			st := &stamper{stamp: tc.stamp}
+			var vg2Seqno atomic.Int32
+			vg2Seqno.Store(5)
+			if tc.seqno < 0 {
+				vg2Seqno.Store(-1) // from the first report on
+			}
+			seqno := func(dev string) (string, int, error) {
+				vg := strings.TrimPrefix(dev, "/dev/pv-")
+				switch n := int(vg2Seqno.Load()); {
+				case vg != "vg2":
+					return vg, 5, nil
+				case n < 0:
+					return "", 0, lvm.ErrNoMetadata
+				default:
+					return vg, n, nil
+				}
+			}
 			// With VGs configured, the first report is stamped already.
-			s := newTestStore(l, c, Options{VGs: []string{"vg", "vg2"}, MaxAge: maxAge, StaleGrace: grace, TrustAge: trust, Stamp: st.Stamp})
+			s := newTestStore(l, c, Options{VGs: []string{"vg", "vg2"}, MaxAge: maxAge, StaleGrace: grace, TrustAge: trust, Stamp: st.Stamp, Seqno: seqno})
 			if _, err := s.Current(); err != nil {
 				t.Fatal(err)
 			}
@@ -113,6 +144,9 @@ func TestCurrentReadsLVMWhenDue(t *testing.T) {
 				t.Fatalf("%d reports for the first access, want 1", n)
 			}
 			st.set(tc.restamp)
+			if tc.seqno != 0 {
+				vg2Seqno.Store(int32(tc.seqno))
+			}
 			c.advance(tc.age)
 			access := s.Current
 			if strings.HasPrefix(tc.name, "settled") {
@@ -152,18 +186,27 @@ func TestCurrentReadsLVMWhenDue(t *testing.T) {
 }
 
 // gatedReporter lets the first report through, and holds every later one
-// until gate is closed; started counts the reports begun.
+// until gate is closed; started counts the reports begun. With pvs, each
+// VG has one PV, /dev/pv-NAME, and seqno 5.
 type gatedReporter struct {
 	*lvmtest.LVM
 	gate    chan struct{}
 	started atomic.Int32
+	pvs     bool
 }
 
 func (r *gatedReporter) Report(ctx context.Context, vgs []string) (*lvm.Report, error) {
 	if r.started.Add(1) > 1 {
 		<-r.gate
 	}
-	return r.LVM.Report(ctx, vgs)
+	rep, err := r.LVM.Report(ctx, vgs)
+	if err != nil || !r.pvs {
+		return rep, err
+	}
+	for i := range rep.VGs {
+		rep.VGs[i].PVs, rep.VGs[i].Seqno = []string{"/dev/pv-" + rep.VGs[i].Name}, 5
+	}
+	return rep, nil
 }
 
 // waitFor polls cond for what a goroutine of the store does, up to a
@@ -330,12 +373,81 @@ func TestCatchUpWithoutReport(t *testing.T) {
 	}
 }
 
+// With the seqno of a local VG read from its PV, a catch-up is taken
+// however old the model (past TrustAge too: the seqno shows a change made
+// with backups off), and refused when the PV's seqno is not the backup's.
+func TestCatchUpWithSeqnos(t *testing.T) {
+	step := "1-origin"
+	bump := 0 // a change made with backups off: on the PV, not in the backup
+	var mu sync.Mutex
+	current := func() string { mu.Lock(); defer mu.Unlock(); return step }
+	reporter := &backupReporter{t: t, step: current, pvs: true}
+	dm := &lvmtest.DM{}
+	c := &clock{now: lvmtest.T0}
+	st := &stamper{stamp: step}
+	s := New(reporter, Options{
+		VGs: []string{"vg"}, MaxAge: time.Second, StaleGrace: time.Millisecond, TrustAge: time.Minute, Stamp: st.Stamp, DM: dm,
+		Now: c.Now, Logger: quiet(),
+		ReadBackup:  func(_, vg string) (*lvm.Backup, error) { b, _ := backupStep(t, current()); return b, nil },
+		BackupNames: func(string) ([]string, error) { return []string{"vg"}, nil },
+		MapperNames: func() ([]string, error) { _, names := backupStep(t, current()); return names, nil },
+		Seqno: func(dev string) (string, int, error) {
+			b, _ := backupStep(t, current())
+			mu.Lock()
+			defer mu.Unlock()
+			return "vg", b.Seqno + bump, nil
+		},
+	})
+	if _, err := s.Current(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	step = "2-snapshot"
+	mu.Unlock()
+	st.set(step)
+	b, _ := backupStep(t, step)
+	for _, lv := range b.LVs {
+		if link := b.SnapshotLink(lv.Name); link != nil {
+			setSnapshotDevice(dm, lv)
+		}
+	}
+	c.advance(10 * time.Minute)
+	tree, err := s.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := reporter.count(); got != 1 {
+		t.Errorf("a snapshot taken, the model ten minutes old: %d reports in all, want 1 (a catch-up)", got)
+	}
+	if got := shown(tree); got != "o s1" {
+		t.Errorf("model shows %q, want \"o s1\"", got)
+	}
+	c.advance(10 * time.Minute)
+	if _, err := s.Current(); err != nil {
+		t.Fatal(err)
+	}
+	if got := reporter.count(); got != 1 {
+		t.Errorf("nothing changed for ten minutes: %d reports in all, want 1", got)
+	}
+	mu.Lock()
+	bump = 1
+	mu.Unlock()
+	c.advance(2 * time.Second)
+	if _, err := s.Current(); err != nil {
+		t.Fatal(err)
+	}
+	if got := reporter.count(); got != 2 {
+		t.Errorf("a change with backups off: %d reports in all, want 2 (no catch-up from a backup behind the PV)", got)
+	}
+}
+
 // backupReporter reports what the metadata backup of the test's step says,
 // as LVM would.
 type backupReporter struct {
 	t      *testing.T
 	step   func() string
 	shared bool // vg is shared through lvmlockd, its PV /dev/vda
+	pvs    bool // vg is local, its PV /dev/vda
 
 	mu      sync.Mutex
 	reports int
@@ -348,7 +460,10 @@ func (r *backupReporter) Report(context.Context, []string) (*lvm.Report, error) 
 	b, _ := backupStep(r.t, r.step())
 	rep := backupReport(r.t, b)
 	if r.shared {
-		rep.VGs[0].LockType, rep.VGs[0].PVs = "sanlock", []string{"/dev/vda"}
+		rep.VGs[0].LockType = "sanlock"
+	}
+	if r.shared || r.pvs {
+		rep.VGs[0].PVs = []string{"/dev/vda"}
 	}
 	return rep, nil
 }
@@ -587,5 +702,35 @@ func TestSharedChangeFromAnotherHost(t *testing.T) {
 	}
 	if seqnoReads == 0 {
 		t.Error("the seqno was never read")
+	}
+}
+
+// reportFunc is a Reporter from a function.
+type reportFunc func() *lvm.Report
+
+func (f reportFunc) Report(context.Context, []string) (*lvm.Report, error) { return f(), nil }
+
+// PVs gives an lvcreate the devices of a local VG's PVs from the model,
+// and none where a list could be wrong: a shared VG, a PV LVM misses.
+func TestPVs(t *testing.T) {
+	rep := &lvm.Report{VGs: []lvm.VG{
+		{Name: "local", PVs: []string{"/dev/loop0", "/dev/loop1"}},
+		{Name: "shared", LockType: "sanlock", PVs: []string{"/dev/vdb"}},
+		{Name: "missing", PVs: []string{"/dev/loop2", "[unknown]"}},
+		{Name: "none"},
+	}}
+	s := newTestStore(reportFunc(func() *lvm.Report { return rep }), &clock{now: lvmtest.T0}, Options{})
+	if got := s.PVs("local"); got != nil {
+		t.Errorf("before the first report: %q", got)
+	}
+	if _, err := s.Current(); err != nil {
+		t.Fatal(err)
+	}
+	for vg, want := range map[string][]string{
+		"local": {"/dev/loop0", "/dev/loop1"}, "shared": nil, "missing": nil, "none": nil, "nosuch": nil,
+	} {
+		if got := s.PVs(vg); !slices.Equal(got, want) {
+			t.Errorf("PVs(%q) = %q, want %q", vg, got, want)
+		}
 	}
 }

@@ -42,7 +42,8 @@ func TestOutsideChanges(t *testing.T) {
 // and leave the model without a report (snapfs reads the metadata backups
 // and device-mapper), with the values lvs shows, and so do tags put on and
 // taken off; a rename by hand, which that cannot vouch for, is read from
-// LVM.
+// LVM, and so is a change made with metadata backups off, which only the
+// VG's seqno on its PV shows.
 func TestOutsideChangesCaughtUp(t *testing.T) {
 	newVG(t, "e2e", 128)
 	mustSh(t, "lvcreate -qq -L 16M -n web e2e")
@@ -98,5 +99,17 @@ func TestOutsideChangesCaughtUp(t *testing.T) {
 	}
 	if _, err := os.Stat(d.path("e2e/web/s3")); !os.IsNotExist(err) {
 		t.Errorf("the old name after the rename: %v", err)
+	}
+
+	// A hold put on with metadata backups off changes neither a backup nor
+	// /dev/mapper: the VG's seqno on its PV shows it, at once, not a
+	// TrustAge (a minute) later; the backup behind it allows no catch-up.
+	renamed := d.lvmCommands(t)
+	mustSh(t, "lvchange -qq --autobackup n --addtag snapfs_hold e2e/s4")
+	waitFor(t, 10*time.Second, "the hold put on with backups off", func() bool {
+		return strings.Contains(readFile(t, d.path("e2e/web/s4/status")), "held: yes\n")
+	})
+	if n := d.lvmCommands(t) - renamed; n != 1 {
+		t.Errorf("snapfs ran %d LVM commands after a change with backups off, want 1 report", n)
 	}
 }
