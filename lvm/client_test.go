@@ -311,3 +311,69 @@ func TestClientTagErrors(t *testing.T) {
 		})
 	}
 }
+
+// scriptRunner records the commands and answers each with the next of
+// its answers (nil: success).
+type scriptRunner struct {
+	calls   [][]string
+	answers []error
+}
+
+func (r *scriptRunner) Run(ctx context.Context, argv ...string) ([]byte, error) {
+	r.calls = append(r.calls, argv)
+	if len(r.answers) == 0 {
+		return nil, nil
+	}
+	err := r.answers[0]
+	r.answers = r.answers[1:]
+	return nil, err
+}
+
+// TestClientDevices: an lvcreate names the VG's PVs when Devices knows
+// them, and runs again without the list when LVM refuses it before
+// changing anything: a PV missing from it, or an LVM without --devices.
+// Any other failure is the command's answer.
+func TestClientDevices(t *testing.T) {
+	ctx := context.Background()
+	// LVM 2.03.16's words, in the VM, for a list without one of the VG's
+	// two PVs.
+	missing := commandError([]string{"lvm", "lvcreate"}, 5, []byte("  WARNING: Couldn't find device with uuid Q2xHkz-D9cV-9f3c-UJ2s-3pSb-0nVZ-Ty7gNd.\n"+
+		"  WARNING: VG two is missing PV Q2xHkz-D9cV-9f3c-UJ2s-3pSb-0nVZ-Ty7gNd (last written to /dev/loop1).\n"+
+		"  Cannot change VG two while PVs are missing.\n  See vgreduce --removemissing and vgextend --restoremissing.\n"), nil)
+	unknown := commandError([]string{"lvm", "lvcreate"}, 3, []byte("  lvcreate: unrecognized option '--devices'\n  Error during parsing of command line.\n"), nil)
+	exists := commandError([]string{"lvm", "lvcreate"}, 5, []byte("  Logical Volume \"s\" already exists in volume group \"two\"\n"), nil)
+	with := []string{"lvm", "lvcreate", "--devices", "/dev/loop0,/dev/loop1", "--snapshot", "--name", "s", "--size", "4M", "two/o"}
+	without := []string{"lvm", "lvcreate", "--snapshot", "--name", "s", "--size", "4M", "two/o"}
+	pvs := func(string) []string { return []string{"/dev/loop0", "/dev/loop1"} }
+	tests := []struct {
+		name    string
+		devices func(string) []string
+		answers []error
+		want    [][]string
+		err     error
+	}{
+		{"no Devices", nil, nil, [][]string{without}, nil},
+		{"none known", func(string) []string { return nil }, nil, [][]string{without}, nil},
+		{"a name with a comma", func(string) []string { return []string{"/dev/loop0", "/dev/a,b"} }, nil, [][]string{without}, nil},
+		{"a name not in /dev", func(string) []string { return []string{"[unknown]"} }, nil, [][]string{without}, nil},
+		{"named", pvs, nil, [][]string{with}, nil},
+		{"a PV missing from the list", pvs, []error{missing}, [][]string{with, without}, nil},
+		{"an LVM without --devices", pvs, []error{unknown}, [][]string{with, without}, nil},
+		{"refused again without", pvs, []error{missing, exists}, [][]string{with, without}, ErrExists},
+		{"refused for itself", pvs, []error{exists}, [][]string{with}, ErrExists},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &scriptRunner{answers: tt.answers}
+			c := NewClient(r, "")
+			c.Devices = tt.devices
+			err := c.CreateSnapshot(ctx, "two", "o", "s", SizeSpec{Size: "4M"})
+			if !errors.Is(err, tt.err) || (err == nil) != (tt.err == nil) {
+				t.Errorf("err = %v, want %v", err, tt.err)
+			}
+			if !reflect.DeepEqual(r.calls, tt.want) {
+				t.Errorf("commands:\n got %q\nwant %q", r.calls, tt.want)
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,7 +44,7 @@ const shellPrompt = "lvm> "
 // failures are classified exactly as the ExecRunner's are.
 //
 // A command the shell cannot take (another binary, an argument its line
-// splitting cannot quote) runs through Fallback, as does every command when
+// splitting cannot quote, --devices) runs through Fallback, as does every command when
 // the shell does not start. A command that runs past Timeout ends the shell
 // (SIGTERM, then SIGKILL after KillDelay); the next command starts a new one.
 type ShellRunner struct {
@@ -188,8 +189,10 @@ func (r *ShellRunner) shell() (*lvmShell, error) {
 // whose line splitting (lvm_split in tools/lvmcmdline.c) knows quotes but no
 // escapes: a word that starts with ' or " runs to the next such quote. An
 // argument holding both kinds of quote, or a newline, cannot be written.
+// Nor is a command given --devices: lvm 2.03.16's shell crashes (SIGSEGV)
+// on it, or on the command after it.
 func shellLine(argv []string, binary string) (string, bool) {
-	if len(argv) < 2 || argv[0] != binary {
+	if len(argv) < 2 || argv[0] != binary || slices.Contains(argv, "--devices") {
 		return "", false
 	}
 	words := make([]string, 0, len(argv)-1)

@@ -172,4 +172,12 @@ func TestShellRunner(t *testing.T) {
 	if got := r.Spawned(); got != 3 {
 		t.Errorf("%d processes after a fallback, want 3", got)
 	}
+	// lvm 2.03.16's shell crashes on --devices: such a command is a
+	// process of its own.
+	if _, err := r.Run(ctx, self, "lvcreate", "--devices", "/dev/loop0", "lvcreate-ok"); err != nil {
+		t.Errorf("lvcreate --devices: %v", err)
+	}
+	if got, cmds := r.Spawned(), r.ShellCommands(); got != 4 || cmds != 6 {
+		t.Errorf("lvcreate --devices: %d processes and %d shell commands in all, want 4 and 6", got, cmds)
+	}
 }

@@ -156,6 +156,8 @@ func buildTree(cfg Config, b *backends, adminGID int, mountpoint string, log *sl
 		// LVM, that nothing changed since the last report.
 		Stamp: func(vgs []string) (string, bool) { return lvm.ChangeStamp(lvm.DefaultBackupDir, vgs) },
 	})
+	// An lvcreate names the VG's PVs, as the model knows them, to LVM.
+	b.client.Devices = store.PVs
 	opsOpts := opsOptions(cfg, dm, log)
 	var broker *events.Broker
 	if cfg.Events {
