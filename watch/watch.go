@@ -113,15 +113,23 @@ func (w *Watcher) Tick(ctx context.Context) {
 		return
 	}
 	now := w.opts.Now()
-	seen := map[string]bool{}
+	w.mu.Lock()
+	seen := make(map[string]bool, len(w.stores))
+	w.mu.Unlock()
 	for _, v := range tree.VGs {
 		vg := guard.VG{Size: v.VG.Size, Free: v.VG.Free}
 		w.checkVG(v.VG.Name, vg)
 		for _, o := range v.Origins {
+			// The snapshots of one origin share its config: asked once.
+			var cfg guard.Config
+			cfgOf := ""
 			for _, s := range snapshots(o) {
 				if cow, ok := w.readCOW(v, s); ok {
 					seen[s.LV.UUID] = true
-					w.decide(ctx, now, s.LV.UUID, s.String(), cow, &vg, w.opts.Config(s.LV.VG+"/"+s.LV.Origin),
+					if cfgOf != s.LV.Origin || cfgOf == "" {
+						cfg, cfgOf = w.opts.Config(s.LV.VG+"/"+s.LV.Origin), s.LV.Origin
+					}
+					w.decide(ctx, now, s.LV.UUID, s.String, cow, &vg, cfg,
 						func(ctx context.Context, bytes uint64) error { return w.ops.ExtendStore(ctx, s, bytes) })
 				}
 			}
@@ -138,7 +146,8 @@ func (w *Watcher) Tick(ctx context.Context) {
 				meta  bool
 			}{{"/data", data, false}, {"/metadata", meta, true}} {
 				seen[p.LV.UUID+part.key] = true
-				w.decide(ctx, now, p.LV.UUID+part.key, p.LV.VG+"/"+p.LV.Name+part.key, part.store, &vg, cfg,
+				path := func() string { return p.LV.VG + "/" + p.LV.Name + part.key }
+				w.decide(ctx, now, p.LV.UUID+part.key, path, part.store, &vg, cfg,
 					func(ctx context.Context, bytes uint64) error { return w.ops.ExtendPool(ctx, p, bytes, part.meta) })
 			}
 		}
@@ -161,8 +170,10 @@ func snapshots(e *model.LVEntry) []*model.LVEntry {
 
 // decide asks the guard about one store and acts on the answer: events,
 // and an extension through extend, whose success takes its bytes from vg's
-// free space for the stores after it in this tick.
-func (w *Watcher) decide(ctx context.Context, now time.Time, key, path string, s guard.Store, vg *guard.VG, cfg guard.Config,
+// free space for the stores after it in this tick. What only an action
+// needs (the store's path, its use in percent, when it will be full) is
+// worked out only for one: every store is judged every second.
+func (w *Watcher) decide(ctx context.Context, now time.Time, key string, pathOf func() string, s guard.Store, vg *guard.VG, cfg guard.Config,
 	extend func(ctx context.Context, bytes uint64) error) {
 	w.mu.Lock()
 	ws := w.stores[key]
@@ -173,9 +184,16 @@ func (w *Watcher) decide(ctx context.Context, now time.Time, key, path string, s
 	act := guard.Decide(now, s, *vg, cfg, &ws.st)
 	lastSize := ws.last.Size
 	ws.last = s
-	fullIn := ws.st.FullIn(now, s)
+	fullIn := -1.0
+	if act.Filling {
+		fullIn = ws.st.FullIn(now, s)
+	}
 	w.mu.Unlock()
+	if act == (guard.Action{}) {
+		return
+	}
 
+	path := pathOf()
 	used := percent(s.Used, s.Size)
 	switch {
 	case act.Invalid:
