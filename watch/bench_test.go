@@ -13,10 +13,14 @@ import (
 	"github.com/snapfs/snapfs/state"
 )
 
+// benchReporter reports r.
 type benchReporter struct{ r *lvm.Report }
 
 func (b benchReporter) Report(context.Context, []string) (*lvm.Report, error) { return b.r, nil }
 
+// BenchmarkTick is the guard's cost every second, idle, over the 2,500
+// snapshots of a VG of 5,000 LVs, device-mapper's answers aside: what the
+// bench's row "the guard idle" measures in the VM, ioctls included.
 func BenchmarkTick(b *testing.B) {
 	rep := lvmtest.BenchReport(5000)
 	dm := &lvmtest.DM{}
