@@ -173,6 +173,25 @@ func TestGuestDeviceMapper(t *testing.T) {
 		t.Errorf("minor %d, lvs says %s", full.Minor, kmin)
 	}
 
+	// A table of 100 targets answers in more than the first buffer holds
+	// (2 KiB): the buffer grows until the kernel no longer says it full.
+	origin := "/dev/mapper/" + DMName(vmVG, "my-origin")
+	var table strings.Builder
+	for i := 0; i < 100; i++ {
+		table.WriteString(strconv.Itoa(i*8) + " 8 linear " + origin + " " + strconv.Itoa(i*8) + "\n")
+	}
+	create := exec.Command("dmsetup", "create", "snapfs-vm-many")
+	create.Stdin = strings.NewReader(table.String())
+	if out, err := create.CombinedOutput(); err != nil {
+		t.Fatalf("dmsetup create: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("dmsetup", "remove", "snapfs-vm-many").Run() })
+	many, err := dm.TableStatus("snapfs-vm-many")
+	if err != nil || len(many) != 100 {
+		t.Fatalf("TableStatus of 100 targets: %d targets, %v", len(many), err)
+	}
+	sameTargets(t, "snapfs-vm-many", many, dmsetupStatus(t, "snapfs-vm-many"))
+
 	if _, err := dm.TableStatus(DMName(vmVG, "nosuch")); !errors.Is(err, ErrNotFound) {
 		t.Errorf("TableStatus of a missing device: %v, want ErrNotFound", err)
 	}
