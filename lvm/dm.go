@@ -51,14 +51,15 @@ const (
 
 	dmIoctlType        = 0xfd // DM_IOCTL
 	dmTableStatusCmd   = 12   // DM_TABLE_STATUS_CMD
+	dmMaxBufSize       = 16 << 20
+	dmNoSuchDeviceHint = "no such device-mapper device"
+
 	// A COW snapshot's or thin pool's status is one target with a short
 	// line: 2 KiB holds it, and a dozen linear targets. The kernel copies
 	// in the whole buffer at every request (and out what it wrote), which
 	// under emulation was much of the guard's cost with 16 KiB (libdm's
 	// size); a larger answer grows it.
-	dmInitialBufSize   = 2 << 10
-	dmMaxBufSize       = 16 << 20
-	dmNoSuchDeviceHint = "no such device-mapper device"
+	dmInitialBufSize = 2 << 10
 )
 
 // DeviceStatus is what DM_TABLE_STATUS returns about one device: the
