@@ -35,7 +35,9 @@ func (st *State) record(now time.Time, used uint64) {
 	for drop < len(st.readings) && now.Sub(st.readings[drop].at) > RateWindow {
 		drop++
 	}
-	// Resliced, not copied: append moves what is left when it needs room,
-	// once in many readings.
-	st.readings = st.readings[drop:]
+	if drop > 0 {
+		// Copied down, not resliced: a resliced array would grow to twice
+		// the readings of a minute, for every store.
+		st.readings = append(st.readings[:0], st.readings[drop:]...)
+	}
 }
