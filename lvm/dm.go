@@ -55,10 +55,9 @@ const (
 	dmNoSuchDeviceHint = "no such device-mapper device"
 
 	// A COW snapshot's or thin pool's status is one target with a short
-	// line: 2 KiB holds it, and a dozen linear targets. The kernel copies
-	// in the whole buffer at every request (and out what it wrote), which
-	// under emulation was much of the guard's cost with 16 KiB (libdm's
-	// size); a larger answer grows it.
+	// line: 2 KiB holds it, and a few dozen linear targets. The kernel
+	// copies in the whole buffer at every request, and the guard makes one
+	// a second for each snapshot; a larger answer grows it.
 	dmInitialBufSize = 2 << 10
 )
 
