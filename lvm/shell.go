@@ -44,9 +44,10 @@ const shellPrompt = "lvm> "
 // failures are classified exactly as the ExecRunner's are.
 //
 // A command the shell cannot take (another binary, an argument its line
-// splitting cannot quote, --devices) runs through Fallback, as does every command when
-// the shell does not start. A command that runs past Timeout ends the shell
-// (SIGTERM, then SIGKILL after KillDelay); the next command starts a new one.
+// splitting cannot quote, --devices) runs through Fallback, as does every
+// command when the shell does not start. A command that runs past Timeout
+// ends the shell (SIGTERM, then SIGKILL after KillDelay); the next command
+// starts a new one.
 type ShellRunner struct {
 	Binary    string // the lvm binary; DefaultBinary when empty
 	Profile   string // the command profile; ShellProfile when empty
