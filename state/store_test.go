@@ -354,11 +354,7 @@ func TestCatchUpWithoutReport(t *testing.T) {
 		mu.Unlock()
 		st.set(tc.step)
 		b, _ := backupStep(t, tc.step)
-		for _, lv := range b.LVs {
-			if link := b.SnapshotLink(lv.Name); link != nil {
-				setSnapshotDevice(dm, lv)
-			}
-		}
+		setSnapshotDevices(dm, b)
 		c.advance(2 * time.Second)
 		tree, err := s.Current()
 		if err != nil {
@@ -406,11 +402,7 @@ func TestCatchUpWithSeqnos(t *testing.T) {
 	mu.Unlock()
 	st.set(step)
 	b, _ := backupStep(t, step)
-	for _, lv := range b.LVs {
-		if link := b.SnapshotLink(lv.Name); link != nil {
-			setSnapshotDevice(dm, lv)
-		}
-	}
+	setSnapshotDevices(dm, b)
 	c.advance(10 * time.Minute)
 	tree, err := s.Current()
 	if err != nil {
@@ -472,6 +464,16 @@ func (r *backupReporter) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.reports
+}
+
+// setSnapshotDevices gives device-mapper the devices of every COW snapshot
+// of metadata backup b, as LVM activates them.
+func setSnapshotDevices(dm *lvmtest.DM, b *lvm.Backup) {
+	for _, lv := range b.LVs {
+		if b.SnapshotLink(lv.Name) != nil {
+			setSnapshotDevice(dm, lv)
+		}
+	}
 }
 
 // setSnapshotDevice gives device-mapper the devices of COW snapshot lv of
