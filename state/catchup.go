@@ -74,8 +74,9 @@ func sameLVs(r *lvm.Report, vg string, b *lvm.Backup) bool {
 }
 
 // catchUp returns the model brought up to date without a report, or nil.
-// The caller holds refreshMu and has taken stamp just before.
-func (s *Store) catchUp(old *model.Tree, stamp string) *model.Tree {
+// The caller holds refreshMu and has taken stamp just before, with the
+// seqnos it read from the PVs of the VGs of old (pvSeqnos).
+func (s *Store) catchUp(old *model.Tree, stamp string, seqnos map[string]int) *model.Tree {
 	base := s.base
 	if base == nil || old == nil || len(old.VGs) == 0 || len(base.backups) != len(old.VGs) {
 		return nil
@@ -92,7 +93,7 @@ func (s *Store) catchUp(old *model.Tree, stamp string) *model.Tree {
 		// Another host's change to a shared VG is on its PVs, not in
 		// this host's backup; so is a change made here with backups off.
 		if v := old.VG(name); v != nil {
-			seqno, ok := s.pvSeqno(&v.VG)
+			seqno, ok := seqnos[name]
 			if (ok || v.VG.Shared()) && seqno != b.Seqno {
 				s.log.Debug("reading LVM: the VG's metadata is not what its backup here says", "vg", name, "seqno", seqno, "backup", b.Seqno)
 				return nil

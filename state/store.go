@@ -331,6 +331,29 @@ func (s *Store) reportedSeqno(v *lvm.VG) (int, bool) {
 	return v.Seqno, v.Seqno > 0
 }
 
+// pvSeqnos reads the metadata seqno of each VG of t from its PVs: those
+// it could read, by VG name.
+func (s *Store) pvSeqnos(t *model.Tree) map[string]int {
+	seqnos := map[string]int{}
+	if t == nil {
+		return seqnos
+	}
+	for _, v := range t.VGs {
+		if n, ok := s.pvSeqno(&v.VG); ok {
+			seqnos[v.VG.Name] = n
+		}
+	}
+	return seqnos
+}
+
+// seqnoIn is withSeqnos's seqno from seqnos, read once by pvSeqnos.
+func seqnoIn(seqnos map[string]int) func(*lvm.VG) (int, bool) {
+	return func(v *lvm.VG) (int, bool) {
+		n, ok := seqnos[v.Name]
+		return n, ok
+	}
+}
+
 // pvSeqno reads the metadata seqno of VG vg from the first of its PVs
 // that tells it; ok is false when none does.
 func (s *Store) pvSeqno(vg *lvm.VG) (seqno int, ok bool) {
@@ -409,9 +432,10 @@ func (s *Store) Refresh(force bool) (*model.Tree, error) {
 		// The seqnos, read now, are those the backups must show for a
 		// catch-up. Without all of them, a change made with backups off
 		// shows in no backup: past TrustAge only a report will do.
-		full, ok := s.withSeqnos(stamp, old, s.pvSeqno)
+		seqnos := s.pvSeqnos(old)
+		full, ok := s.withSeqnos(stamp, old, seqnoIn(seqnos))
 		if ok && (complete(full) || s.since(read) < s.opts.TrustAge) {
-			if t := s.catchUp(old, full); t != nil {
+			if t := s.catchUp(old, full, seqnos); t != nil {
 				return t, nil
 			}
 		}
