@@ -71,6 +71,14 @@ type Options struct {
 	// every change, and trusts an unchanged model however old; a shared
 	// VG's seqno it must have.
 	Seqno func(device string) (vg string, seqno int, err error)
+	// WaitLVM waits while an LVM command is in the middle of a change of
+	// one of VGs vgs (holds the VG's lock), for at most LockWait,
+	// and tells whether one was. A catch-up that meets a change half done
+	// (the devices changed, the backup not yet written) waits for it and
+	// tries again, rather than read LVM with a report, which would wait for
+	// the same lock and then read every LV. lvm.WaitVGsUnlocked in
+	// lvm.DefaultLockDir when nil.
+	WaitLVM func(ctx context.Context, vgs []string) (waited bool)
 	// BackupDir is where LVM writes its metadata backups (lvm.conf
 	// backup/backup_dir); lvm.DefaultBackupDir when empty.
 	BackupDir string
@@ -140,6 +148,9 @@ func New(r Reporter, opts Options) *Store {
 	}
 	if opts.Seqno == nil {
 		opts.Seqno = lvm.MetadataSeqno
+	}
+	if opts.WaitLVM == nil {
+		opts.WaitLVM = waitLVM
 	}
 	if opts.MapperNames == nil {
 		opts.MapperNames = func() ([]string, error) { return dirNames("/dev/mapper") }
@@ -386,6 +397,33 @@ func (s *Store) stampVGs(t *model.Tree) []string {
 	return names
 }
 
+// tryCatchUp catches model old up with the seqnos read from the PVs now
+// and stamp, Stamp's part of the change stamp taken before; nil when it
+// cannot. The caller holds refreshMu.
+func (s *Store) tryCatchUp(old *model.Tree, stamp string, read time.Time) *model.Tree {
+	// The seqnos, read now, are those the backups must show for a
+	// catch-up. Without all of them, a change made with backups off shows
+	// in no backup: past TrustAge only a report will do.
+	seqnos := s.pvSeqnos(old)
+	full, ok := s.withSeqnos(stamp, old, seqnoIn(seqnos))
+	if !ok || (!complete(full) && s.since(read) >= s.opts.TrustAge) {
+		return nil
+	}
+	return s.catchUp(old, full, seqnos)
+}
+
+// LockWait is the longest a refresh waits for an LVM command's change of a
+// VG to end (WaitLVM) before it reads LVM with a report, which waits on.
+const LockWait = time.Minute
+
+// waitLVM is the default WaitLVM.
+func waitLVM(ctx context.Context, vgs []string) bool {
+	ctx, cancel := context.WithTimeout(ctx, LockWait)
+	defer cancel()
+	waited, _ := lvm.WaitVGsUnlocked(ctx, lvm.DefaultLockDir, vgs)
+	return waited
+}
+
 // refreshInBackground starts a refresh unless one runs already.
 func (s *Store) refreshInBackground() {
 	if !s.refreshBG.CompareAndSwap(false, true) {
@@ -429,14 +467,17 @@ func (s *Store) Refresh(force bool) (*model.Tree, error) {
 		stamp, stampOK = s.localStamp(old, stamped)
 	}
 	if !force && stampOK && s.vgSetUnchanged() {
-		// The seqnos, read now, are those the backups must show for a
-		// catch-up. Without all of them, a change made with backups off
-		// shows in no backup: past TrustAge only a report will do.
-		seqnos := s.pvSeqnos(old)
-		full, ok := s.withSeqnos(stamp, old, seqnoIn(seqnos))
-		if ok && (complete(full) || s.since(read) < s.opts.TrustAge) {
-			if t := s.catchUp(old, full, seqnos); t != nil {
-				return t, nil
+		if t := s.tryCatchUp(old, stamp, read); t != nil {
+			return t, nil
+		}
+		if s.opts.WaitLVM(ctx, stamped) {
+			// LVM was changing a VG: what the catch-up saw was half
+			// done. Once it is done, the backup shows all of it.
+			s.log.Debug("reading LVM: waited for LVM's change of a VG to end", "took", s.since(started))
+			if stamp, stampOK = s.localStamp(old, stamped); stampOK {
+				if t := s.tryCatchUp(old, stamp, read); t != nil {
+					return t, nil
+				}
 			}
 		}
 	}

@@ -71,6 +71,10 @@ func newTestStore(l Reporter, c *clock, opts Options) *Store {
 		// Never this machine's devices.
 		opts.Seqno = func(string) (string, int, error) { return "", 0, lvm.ErrNoMetadata }
 	}
+	if opts.WaitLVM == nil {
+		// Never this machine's locks: no LVM command is changing a VG.
+		opts.WaitLVM = func(context.Context, []string) bool { return false }
+	}
 	return New(l, opts)
 }
 
@@ -430,6 +434,82 @@ func TestCatchUpWithSeqnos(t *testing.T) {
 	}
 	if got := reporter.count(); got != 2 {
 		t.Errorf("a change with backups off: %d reports in all, want 2 (no catch-up from a backup behind the PV)", got)
+	}
+}
+
+// A catch-up that meets LVM in the middle of a change (the new snapshot's
+// devices made, its metadata on the PV, the backup not yet written) waits
+// for the change to end (WaitLVM) and catches up then, without a report.
+// When no LVM command was changing the VG, or the change was more than
+// snapshots, LVM is read.
+func TestCatchUpWaitsForLVMsChange(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		busy        bool   // an LVM command holds the VG's lock
+		start, done string // the steps before the change and once it is done
+		reports     int
+		want        string
+	}{
+		{"a snapshot taken by hand", true, "1-origin", "2-snapshot", 1, "o s1"},
+		{"no LVM command running", false, "1-origin", "2-snapshot", 2, "o s1"},
+		{"renamed by hand", true, "4-removed", "5-renamed", 2, "o s3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			backupAt, devicesAt := tc.start, tc.start
+			at := func(step *string) string { mu.Lock(); defer mu.Unlock(); return *step }
+			// LVM reports what is on the PV.
+			reporter := &backupReporter{t: t, step: func() string { return at(&devicesAt) }, pvs: true}
+			dm := &lvmtest.DM{}
+			c := &clock{now: lvmtest.T0}
+			st := &stamper{stamp: "1"}
+			var waitedFor []string
+			s := New(reporter, Options{
+				VGs: []string{"vg"}, MaxAge: time.Second, StaleGrace: time.Millisecond, Stamp: st.Stamp, DM: dm,
+				Now: c.Now, Logger: quiet(),
+				ReadBackup:  func(_, vg string) (*lvm.Backup, error) { b, _ := backupStep(t, at(&backupAt)); return b, nil },
+				BackupNames: func(string) ([]string, error) { return []string{"vg"}, nil },
+				MapperNames: func() ([]string, error) { _, names := backupStep(t, at(&devicesAt)); return names, nil },
+				// The PV has the new metadata as soon as the devices do.
+				Seqno: func(string) (string, int, error) { b, _ := backupStep(t, at(&devicesAt)); return "vg", b.Seqno, nil },
+				WaitLVM: func(_ context.Context, vgs []string) bool {
+					waitedFor = vgs
+					if !tc.busy {
+						return false
+					}
+					mu.Lock()
+					backupAt = tc.done
+					mu.Unlock()
+					st.set("3")
+					return true
+				},
+			})
+			b, _ := backupStep(t, tc.start)
+			setSnapshotDevices(dm, b)
+			if _, err := s.Current(); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			devicesAt = tc.done
+			mu.Unlock()
+			st.set("2")
+			b, _ = backupStep(t, tc.done)
+			setSnapshotDevices(dm, b)
+			c.advance(3 * time.Second)
+			tree, err := s.Current()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := reporter.count(); got != tc.reports {
+				t.Errorf("%d reports in all, want %d", got, tc.reports)
+			}
+			if got := shown(tree); got != tc.want {
+				t.Errorf("model shows %q, want %q", got, tc.want)
+			}
+			if !slices.Equal(waitedFor, []string{"vg"}) {
+				t.Errorf("waited for LVM's changes of %q, want [vg]", waitedFor)
+			}
+		})
 	}
 }
 
