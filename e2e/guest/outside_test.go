@@ -124,7 +124,10 @@ func TestOutsideChangesCaughtUp(t *testing.T) {
 	// LV of the VG.
 	seen := d.lvmCommands(t)
 	holder := exec.Command("flock", "-x", "/run/lock/lvm/V_e2e", "sh", "-c",
-		"dmsetup create e2e-halfmade --table '0 8 zero' && sleep 3; dmsetup remove e2e-halfmade")
+		// No udev here: dmsetup mknodes makes the node, and removes it.
+		"dmsetup create e2e-halfmade --table '0 8 zero' && dmsetup mknodes e2e-halfmade && sleep 3; dmsetup remove e2e-halfmade; dmsetup mknodes")
+	var out strings.Builder
+	holder.Stdout, holder.Stderr = &out, &out
 	if err := holder.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +135,7 @@ func TestOutsideChangesCaughtUp(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond) // the model past MaxAge and StaleGrace: an access reads LVM itself
 	mustSh(t, "ls "+d.path("e2e/web")+" >/dev/null")
 	if err := holder.Wait(); err != nil {
-		t.Fatalf("holding the VG's lock: %v", err)
+		t.Fatalf("holding the VG's lock: %v\n%s", err, &out)
 	}
 	if n := d.lvmCommands(t) - seen; n != 0 {
 		t.Errorf("snapfs ran %d LVM commands for an access during a change of LVM's, want none (a catch-up once it ended):\n%s", n, d.logs.String())
