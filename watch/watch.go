@@ -1,12 +1,10 @@
 // Package watch is the guard at work. Every interval it reads each COW
-// snapshot and thin pool of the model by device-mapper status (an ioctl,
-// no process; a COW store only when the I/O counts of its devices say it
-// may have changed, and every FullEvery ticks), asks the guard's policy
-// (package guard, pure) what to do, and does it through the operations
-// (ops): the same serialised change path as mkdir, with an audit line and
-// an event for each extension, and the events filling, invalid and
-// low-space. It also tells what the status files and metrics show of it:
-// fill rates, min_free, and the use of thin pools.
+// snapshot and thin pool of the model by device-mapper status (an ioctl, no
+// process), asks the guard's policy (package guard, pure) what to do, and
+// does it through the operations (ops): the same serialised change path as
+// mkdir, with an audit line and an event for each extension, and the events
+// filling, invalid and low-space. It also tells what the status files and
+// metrics show of it: fill rates, min_free, and the use of thin pools.
 package watch
 
 import (
@@ -25,7 +23,6 @@ import (
 	"github.com/snapfs/snapfs/model"
 	"github.com/snapfs/snapfs/ops"
 	"github.com/snapfs/snapfs/state"
-	"golang.org/x/sys/unix"
 )
 
 // DefaultInterval is guard_interval's default.
@@ -41,13 +38,6 @@ type Options struct {
 	// MinFree is the guard's min_free of a VG, for the event when the VG
 	// goes below it and for its status.
 	MinFree func(vg string) guard.Size
-	// IOCounts, when set, tells the I/O counts of every block device by
-	// number (lvm.DiskStats's Read): a COW store is then read by
-	// device-mapper status only when its origin's or snapshot's device
-	// counts changed or have a request in flight, when the model changed,
-	// and every FullEvery ticks anyway; else its last reading stands,
-	// since nothing can have changed it. nil: every store every tick.
-	IOCounts func() (map[uint64]lvm.IOCounts, error)
 	// Events gets filling, invalid and low-space; may be nil.
 	Events ops.Publisher
 	Logger *slog.Logger
@@ -66,30 +56,15 @@ type Watcher struct {
 	stores map[string]*watched
 	lowVG  map[string]bool // VGs below min_free: one low-space event each time
 
-	// Of the ticks, which run one at a time: their count, and the model
-	// the last one watched.
-	ticks    uint64
-	lastTree *model.Tree
-
 	extensions atomic.Uint64
 }
 
 // watched is what the watch keeps of one store: the guard's state and the
-// last reading, and for a COW store the I/O counts of its origin's and
-// its own device as of that reading, and the tick of it.
+// last reading.
 type watched struct {
-	st     guard.State
-	last   guard.Store
-	io     [2]lvm.IOCounts
-	ioOK   bool
-	readAt uint64
+	st   guard.State
+	last guard.Store
 }
-
-// FullEvery is how many ticks a COW store's reading stands at most while
-// the I/O counts say nothing changed it: a safety net for a change the
-// counts do not show (a device-mapper table loaded by hand). The stores
-// take their turns, a share of them each tick.
-const FullEvery = 10
 
 // New returns a watch over store's model, reading dm and acting through
 // operations.
@@ -141,11 +116,6 @@ func (w *Watcher) Tick(ctx context.Context) {
 	w.mu.Lock()
 	seen := make(map[string]bool, len(w.stores))
 	w.mu.Unlock()
-	counts := w.ioCounts()
-	w.ticks++
-	changed := tree != w.lastTree
-	w.lastTree = tree
-	turn := uint64(0) // the stores' order, for their turns at FullEvery
 	for _, v := range tree.VGs {
 		vg := guard.VG{Size: v.VG.Size, Free: v.VG.Free}
 		w.checkVG(v.VG.Name, vg)
@@ -153,10 +123,8 @@ func (w *Watcher) Tick(ctx context.Context) {
 			// The snapshots of one origin share its config: asked once.
 			var cfg guard.Config
 			cfgOf := ""
-			for _, c := range snapshots(o) {
-				s := c.snap
-				turn++
-				if cow, ok := w.cowStore(v, c, counts, changed, turn); ok {
+			for _, s := range snapshots(o) {
+				if cow, ok := w.readCOW(v, s); ok {
 					seen[s.LV.UUID] = true
 					if cfgOf != s.LV.Origin || cfgOf == "" {
 						cfg, cfgOf = w.opts.Config(s.LV.VG+"/"+s.LV.Origin), s.LV.Origin
@@ -187,76 +155,17 @@ func (w *Watcher) Tick(ctx context.Context) {
 	w.forget(seen)
 }
 
-// cowOf is a COW snapshot and the LV it is a snapshot of.
-type cowOf struct{ snap, origin *model.LVEntry }
-
 // snapshots returns the COW snapshots at and below e, which the guard
-// watches (thin snapshots have no store of their own: their pool's is),
-// each with its origin.
-func snapshots(e *model.LVEntry) []cowOf {
-	var out []cowOf
+// watches (thin snapshots have no store of their own: their pool's is).
+func snapshots(e *model.LVEntry) []*model.LVEntry {
+	var out []*model.LVEntry
 	for _, s := range e.Snaps {
 		if s.LV.Attr.IsCOWSnapshot() && !s.IsMerging() && model.HasDevice(s) {
-			out = append(out, cowOf{snap: s, origin: e})
+			out = append(out, s)
 		}
 		out = append(out, snapshots(s)...)
 	}
 	return out
-}
-
-// ioCounts returns the I/O counts of every block device, or nil when
-// there are none to go by.
-func (w *Watcher) ioCounts() map[uint64]lvm.IOCounts {
-	if w.opts.IOCounts == nil {
-		return nil
-	}
-	counts, err := w.opts.IOCounts()
-	if err != nil {
-		w.log.Debug("the guard reads every store: no I/O counts", "err", err)
-		return nil
-	}
-	return counts
-}
-
-// cowStore returns snapshot c's COW store: its last reading when the I/O
-// counts of its devices (counts, nil when unknown) say nothing can have
-// changed it since, the model is the one of that reading (not changed),
-// and it is not its turn (turn) to be read anyway; else device-mapper's.
-func (w *Watcher) cowStore(v *model.VGEntry, c cowOf, counts map[uint64]lvm.IOCounts, changed bool, turn uint64) (guard.Store, bool) {
-	io, ioOK := [2]lvm.IOCounts{}, counts != nil && model.HasDevice(c.origin)
-	if ioOK {
-		var ok0, ok1 bool
-		io[0], ok0 = counts[devNum(c.origin)]
-		io[1], ok1 = counts[devNum(c.snap)]
-		ioOK = ok0 && ok1
-	}
-	key := c.snap.LV.UUID
-	w.mu.Lock()
-	ws := w.stores[key]
-	if ws != nil && ioOK && ws.ioOK && !changed && io == ws.io && !io[0].Busy() && !io[1].Busy() &&
-		(w.ticks+turn)%FullEvery != 0 && w.ticks-ws.readAt < FullEvery {
-		last := ws.last
-		w.mu.Unlock()
-		return last, true
-	}
-	w.mu.Unlock()
-	cow, ok := w.readCOW(v, c.snap)
-	if !ok {
-		return cow, false
-	}
-	w.mu.Lock()
-	if ws = w.stores[key]; ws == nil {
-		ws = &watched{}
-		w.stores[key] = ws
-	}
-	ws.io, ws.ioOK, ws.readAt = io, ioOK, w.ticks
-	w.mu.Unlock()
-	return cow, true
-}
-
-// devNum is the device number of LV e's device.
-func devNum(e *model.LVEntry) uint64 {
-	return unix.Mkdev(uint32(e.LV.KernelMajor), uint32(e.LV.KernelMinor))
 }
 
 // decide asks the guard about one store and acts on the answer: events,

@@ -16,7 +16,6 @@ import (
 	"github.com/snapfs/snapfs/lvm/lvmtest"
 	"github.com/snapfs/snapfs/ops"
 	"github.com/snapfs/snapfs/state"
-	"golang.org/x/sys/unix"
 )
 
 // collected are the events the watch and the operations publish.
@@ -215,106 +214,4 @@ func TestRate(t *testing.T) {
 	if want := float64(180<<20) / float64(2<<20); fullIn < want-1.5 || fullIn > want+0.5 {
 		t.Errorf("full in %v s, want about %v", fullIn, want)
 	}
-}
-
-// countingDM counts the status reads of each device.
-type countingDM struct {
-	*lvmtest.DM
-	mu    sync.Mutex
-	reads map[string]int
-}
-
-func (d *countingDM) TableStatus(name string) ([]lvm.Target, error) {
-	d.mu.Lock()
-	d.reads[name]++
-	d.mu.Unlock()
-	return d.DM.TableStatus(name)
-}
-
-func (d *countingDM) count(name string) int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.reads[name]
-}
-
-// With the I/O counts of the devices, a COW store is read only when a
-// write or discard to its origin or itself may have changed it (counts
-// moved, or a request in flight), when the model changed, and every
-// FullEvery ticks; meanwhile its last reading stands. A store that fills
-// is acted on in the tick its writes show in.
-func TestReadsWhatIOMayHaveChanged(t *testing.T) {
-	fx := newFixture(t, defaults, guard.Size{})
-	fx.lvm.Mu.Lock()
-	fx.lvm.Find("vg", "web").KernelMajor, fx.lvm.Find("vg", "web").KernelMinor = 254, 1
-	fx.lvm.Mu.Unlock()
-	if _, err := fx.store.Refresh(true); err != nil {
-		t.Fatal(err)
-	}
-	dm := &countingDM{DM: fx.dm, reads: map[string]int{}}
-	fx.w.dm = dm
-	web, snap := unix.Mkdev(254, 1), unix.Mkdev(254, 2)
-	counts := map[uint64]lvm.IOCounts{web: {Writes: 10}, snap: {}, unix.Mkdev(7, 0): {Writes: 3}}
-	var countsErr error
-	fx.w.opts.IOCounts = func() (map[uint64]lvm.IOCounts, error) { return counts, countsErr }
-	reads := 0
-	expect := func(what string, want int) {
-		t.Helper()
-		reads += want
-		if got := dm.count("vg-snap1"); got != reads {
-			t.Errorf("%s: %d reads of vg-snap1 in all, want %d", what, got, reads)
-			reads = got
-		}
-	}
-
-	fx.cow(50)
-	fx.tick(t)
-	expect("the first tick", 1)
-	// Until its turn comes, at most FullEvery ticks after the last read.
-	idle := 0
-	for ; idle < FullEvery && dm.count("vg-snap1") == reads; idle++ {
-		fx.tick(t)
-	}
-	if idle == FullEvery || idle < 2 {
-		t.Errorf("no I/O: read again after %d ticks, want 2 to %d", idle, FullEvery)
-	}
-	reads = dm.count("vg-snap1")
-	fx.tick(t)
-	expect("no I/O, the tick after", 0)
-
-	// Writes to the origin fill the store past extend_at: read and
-	// extended in the same tick.
-	counts[web] = lvm.IOCounts{Writes: 500}
-	fx.cow(85)
-	fx.tick(t)
-	expect("writes to the origin", 1)
-	if got, want := fx.calls(), "lvm lvextend --size +40960k vg/snap1"; got != want {
-		t.Errorf("at 85%% LVM ran %q, want %q", got, want)
-	}
-	// The extension changed the model: read.
-	fx.cow(71)
-	fx.tick(t)
-	expect("a new model", 1)
-	fx.tick(t)
-	expect("nothing since", 0)
-	// A write in flight to the snapshot itself, then done.
-	counts[snap] = lvm.IOCounts{InFlight: 1}
-	fx.tick(t)
-	fx.tick(t)
-	expect("a write in flight, two ticks", 2)
-	counts[snap] = lvm.IOCounts{Writes: 1}
-	fx.tick(t)
-	expect("the write done", 1)
-	counts[snap] = lvm.IOCounts{Writes: 1, Discards: 1}
-	fx.tick(t)
-	expect("a discard", 1)
-	// Without counts, every tick reads.
-	countsErr = fmt.Errorf("no /proc/diskstats")
-	fx.tick(t)
-	fx.tick(t)
-	expect("no counts", 2)
-	countsErr = nil
-	delete(counts, web)
-	fx.tick(t)
-	fx.tick(t)
-	expect("no counts for the origin's device", 2)
 }

@@ -36,7 +36,6 @@ func watchOptions(cfg Config, published ops.Publisher, log *slog.Logger) watch.O
 		Interval: time.Duration(cfg.Guard.GuardInterval),
 		Config:   func(lv string) guard.Config { return guardConfig(cfg, lv) },
 		MinFree:  func(string) guard.Size { return minFree },
-		IOCounts: lvm.NewDiskStats().Read,
 		Events:   published,
 		Logger:   log,
 	}
