@@ -24,6 +24,9 @@ type infoFile struct {
 	fs     *FS
 	name   string
 	render renderFunc
+	// sized, when set, may tell the file's size for the kernel without
+	// rendering it (ok false: render).
+	sized func(t *model.Tree) (size int, ok bool)
 }
 
 var (
@@ -34,18 +37,44 @@ var (
 )
 
 func (f *FS) infoInode(ctx context.Context, parent *gofs.Inode, n uint64, name string, out *fuse.EntryOut, render renderFunc) *gofs.Inode {
+	return f.sizedInfoInode(ctx, parent, n, name, out, render, nil)
+}
+
+// sizedInfoInode is infoInode for a file whose size sized may tell without
+// rendering it.
+func (f *FS) sizedInfoInode(ctx context.Context, parent *gofs.Inode, n uint64, name string, out *fuse.EntryOut, render renderFunc,
+	sized func(*model.Tree) (int, bool)) *gofs.Inode {
 	inode := f.childInode(ctx, parent, name, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: n}, func() gofs.InodeEmbedder {
-		return &infoFile{fs: f, name: name, render: render}
+		return &infoFile{fs: f, name: name, render: render, sized: sized}
 	})
 	// The node that renders is the one go-fuse keeps for the file.
 	if node, ok := inode.Operations().(*infoFile); ok {
-		render = node.render
+		render, sized = node.render, node.sized
 	}
-	data, _ := f.content(render, f.sizeDM)
-	fileAttr(&out.Attr, n, 0o444, len(data))
+	size, _ := f.infoSize(render, sized)
+	fileAttr(&out.Attr, n, 0o444, size)
 	out.SetAttrTimeout(infoAttrTimeout)
-	f.tellSize(n, len(data))
+	f.tellSize(n, size)
 	return inode
+}
+
+// infoSize is the size of an info file to tell the kernel: sized's, when
+// it tells one, else the length of its content rendered with f.sizeDM.
+func (f *FS) infoSize(render renderFunc, sized func(*model.Tree) (int, bool)) (int, syscall.Errno) {
+	t, err := f.store.Current()
+	if err != nil {
+		return 0, toErrno(err)
+	}
+	if sized != nil {
+		if size, ok := sized(t); ok {
+			return size, 0
+		}
+	}
+	data, err := render(t, f.sizeDM)
+	if err != nil {
+		return 0, toErrno(err)
+	}
+	return len(data), 0
 }
 
 // childInode returns the node of parent's child name for a lookup: the one
@@ -109,18 +138,18 @@ func (f *FS) content(render renderFunc, dm model.DeviceMapper) ([]byte, syscall.
 }
 
 func (n *infoFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	var data []byte
+	var size int
 	if h, ok := fh.(*contentHandle); ok {
-		data = h.data
+		size = len(h.data)
 	} else {
 		var errno syscall.Errno
-		if data, errno = n.content(n.fs.sizeDM); errno != 0 {
+		if size, errno = n.fs.infoSize(n.render, n.sized); errno != 0 {
 			return errno
 		}
 	}
-	fileAttr(&out.Attr, n.StableAttr().Ino, 0o444, len(data))
+	fileAttr(&out.Attr, n.StableAttr().Ino, 0o444, size)
 	out.SetTimeout(infoAttrTimeout)
-	n.fs.tellSize(n.StableAttr().Ino, len(data))
+	n.fs.tellSize(n.StableAttr().Ino, size)
 	return 0
 }
 

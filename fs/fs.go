@@ -88,6 +88,9 @@ type FS struct {
 	warn        *logonce.Logger
 	root        *rootNode
 
+	// metricsSize is MOUNT/metrics' last rendered size (MetricsSizeAge).
+	metricsSize renderedSize
+
 	toldMu     sync.Mutex
 	toldSize   map[uint64]int // status file inode → the size the kernel was told last
 	imageReads atomic.Int64   // image reads that reached snapfs (none with kernel passthrough)

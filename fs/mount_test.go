@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -75,6 +76,8 @@ type mountedFS struct {
 	store  *state.Store
 	fs     *FS
 	logs   *logBuffer
+	// metricsRenders counts the renderings of MOUNT/metrics (setup.metrics).
+	metricsRenders atomic.Int32
 }
 
 // setup configures a mounted test tree: each part's own options, as
@@ -168,6 +171,7 @@ func mountFake(t *testing.T, s setup) *mountedFS {
 	}
 	if s.metrics {
 		parts.Metrics = func(dm model.DeviceMapper) ([]byte, error) {
+			m.metricsRenders.Add(1)
 			t, err := m.store.Current()
 			if err != nil {
 				return nil, err
