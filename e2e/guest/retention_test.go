@@ -135,11 +135,17 @@ func TestScheduleCatchUp(t *testing.T) {
 			_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
 		}
 	})
+	// Each start comes just after a slot begins (slots of 10 s, aligned
+	// to the clock): its first tick catches up once, and the next slot is
+	// seconds away, so no slot's snapshot is in flight at the stop and
+	// none comes beside the catch-up.
+	afterSlotStart(10 * time.Second)
 	d := foreground(t, mnt, cfg)
 	waitFor(t, 30*time.Second, "the first scheduled snapshot", func() bool { return len(autoSnapshots(t, "e2e")) == 1 })
 	d.stop(t)
 	time.Sleep(25 * time.Second) // two slots missed
 	before := len(autoSnapshots(t, "e2e"))
+	afterSlotStart(10 * time.Second)
 	d = foreground(t, mnt, cfg)
 	t.Cleanup(func() { d.stop(t) })
 	// The first tick catches up: one snapshot, not one per missed slot.
@@ -147,6 +153,13 @@ func TestScheduleCatchUp(t *testing.T) {
 	if got := len(autoSnapshots(t, "e2e")); got != before+1 {
 		t.Errorf("%d scheduled snapshots after the restart, want %d (one catch-up)", got, before+1)
 	}
+}
+
+// afterSlotStart sleeps until half a second after the next start of a
+// schedule slot of every: slots start where Unix time is a multiple of it.
+func afterSlotStart(every time.Duration) {
+	now := time.Now()
+	time.Sleep(now.Truncate(every).Add(every + 500*time.Millisecond).Sub(now))
 }
 
 // configAndMount writes config to a fresh directory and makes an empty mount
