@@ -10,9 +10,10 @@ import "time"
 // counts, so an extension of the store (Size growing) does not change it.
 func (st *State) FillRate(now time.Time) float64 {
 	var first, last *reading
+	at := now.UnixNano()
 	for i := range st.readings {
 		r := &st.readings[i]
-		if now.Sub(r.at) > RateWindow || r.at.After(now) {
+		if at-r.at > int64(RateWindow) || r.at > at {
 			continue
 		}
 		if first == nil {
@@ -20,10 +21,10 @@ func (st *State) FillRate(now time.Time) float64 {
 		}
 		last = r
 	}
-	if first == nil || !last.at.After(first.at) || last.used <= first.used {
+	if first == nil || last.at <= first.at || last.used <= first.used {
 		return 0
 	}
-	return float64(last.used-first.used) / last.at.Sub(first.at).Seconds()
+	return float64(last.used-first.used) / time.Duration(last.at-first.at).Seconds()
 }
 
 // FullIn is the seconds until store s is full (Used reaches Size) at

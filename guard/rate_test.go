@@ -96,7 +96,7 @@ func TestReadingsKept(t *testing.T) {
 	if n := len(st.readings); n != 61 {
 		t.Errorf("%d readings kept after 600 s at one a second, want 61 (the last minute, both ends)", n)
 	}
-	if first := st.readings[0].at; !first.Equal(t0.Add(540 * time.Second)) {
+	if first := time.Unix(0, st.readings[0].at); !first.Equal(t0.Add(540 * time.Second)) {
 		t.Errorf("oldest reading kept is from %v", first.Sub(t0))
 	}
 	// The clock stepped back: start over rather than compute a negative rate.

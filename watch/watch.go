@@ -56,6 +56,10 @@ type Watcher struct {
 	stores map[string]*watched
 	lowVG  map[string]bool // VGs below min_free: one low-space event each time
 
+	tickMu sync.Mutex // one tick at a time; guards tick and plan
+	tick   uint64     // ticks so far: a store read in this one is kept
+	plan   *plan      // what the last tick read, and in which model
+
 	extensions atomic.Uint64
 }
 
@@ -64,6 +68,7 @@ type Watcher struct {
 type watched struct {
 	st   guard.State
 	last guard.Store
+	tick uint64 // the last tick that read it
 }
 
 // New returns a watch over store's model, reading dm and acting through
@@ -112,29 +117,30 @@ func (w *Watcher) Tick(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	w.tickMu.Lock()
+	defer w.tickMu.Unlock()
+	p := w.planOf(tree)
+	w.tick++
 	now := w.opts.Now()
-	w.mu.Lock()
-	seen := make(map[string]bool, len(w.stores))
-	w.mu.Unlock()
-	for _, v := range tree.VGs {
-		vg := guard.VG{Size: v.VG.Size, Free: v.VG.Free}
-		w.checkVG(v.VG.Name, vg)
-		for _, o := range v.Origins {
-			// The snapshots of one origin share its config: asked once.
-			var cfg guard.Config
-			cfgOf := ""
-			for _, s := range snapshots(o) {
-				if cow, ok := w.readCOW(v, s); ok {
-					seen[s.LV.UUID] = true
-					if cfgOf != s.LV.Origin || cfgOf == "" {
-						cfg, cfgOf = w.opts.Config(s.LV.VG+"/"+s.LV.Origin), s.LV.Origin
-					}
-					w.decide(ctx, now, s.LV.UUID, s.String, cow, &vg, cfg,
-						func(ctx context.Context, bytes uint64) error { return w.ops.ExtendStore(ctx, s, bytes) })
-				}
+	for _, v := range p.vgs {
+		vg := guard.VG{Size: v.v.VG.Size, Free: v.v.VG.Free}
+		w.checkVG(v.v.VG.Name, vg)
+		// The snapshots of one origin share its config: asked once.
+		var cfg guard.Config
+		cfgOf := ""
+		for _, sp := range v.snaps {
+			cow, ok := w.readCOW(v.v, sp)
+			if !ok {
+				continue
 			}
+			if sp.cfgKey != cfgOf {
+				cfg, cfgOf = w.opts.Config(sp.cfgKey), sp.cfgKey
+			}
+			s := sp.s
+			w.decide(ctx, now, s.LV.UUID, s.String, cow, &vg, cfg,
+				func(ctx context.Context, bytes uint64) error { return w.ops.ExtendStore(ctx, s, bytes) })
 		}
-		for _, p := range v.Pools() {
+		for _, p := range v.pools {
 			data, meta, ok := w.readPool(p)
 			if !ok {
 				continue
@@ -145,14 +151,55 @@ func (w *Watcher) Tick(ctx context.Context) {
 				store guard.Store
 				meta  bool
 			}{{"/data", data, false}, {"/metadata", meta, true}} {
-				seen[p.LV.UUID+part.key] = true
 				path := func() string { return p.LV.VG + "/" + p.LV.Name + part.key }
 				w.decide(ctx, now, p.LV.UUID+part.key, path, part.store, &vg, cfg,
 					func(ctx context.Context, bytes uint64) error { return w.ops.ExtendPool(ctx, p, bytes, part.meta) })
 			}
 		}
 	}
-	w.forget(seen)
+	w.forget()
+}
+
+// plan is what a tick reads in one model: worked out once per model, not
+// each second (the model changes with LVM, far less often than the guard
+// reads).
+type plan struct {
+	tree *model.Tree
+	vgs  []vgPlan
+}
+
+// vgPlan is what a tick reads in one VG.
+type vgPlan struct {
+	v     *model.VGEntry
+	snaps []snapPlan // COW snapshots, those of one origin together
+	pools []*model.LVEntry
+}
+
+// snapPlan is one COW snapshot the guard watches.
+type snapPlan struct {
+	s      *model.LVEntry
+	dmName string // its device-mapper device
+	cfgKey string // "vg/origin", the guard's config's key
+}
+
+// planOf returns the plan of tree, the last one when tree is its model.
+// Called under tickMu.
+func (w *Watcher) planOf(tree *model.Tree) *plan {
+	if w.plan != nil && w.plan.tree == tree {
+		return w.plan
+	}
+	p := &plan{tree: tree}
+	for _, v := range tree.VGs {
+		vp := vgPlan{v: v, pools: v.Pools()}
+		for _, o := range v.Origins {
+			for _, s := range snapshots(o) {
+				vp.snaps = append(vp.snaps, snapPlan{s: s, dmName: lvm.DMName(s.LV.VG, s.LV.Name), cfgKey: s.LV.VG + "/" + s.LV.Origin})
+			}
+		}
+		p.vgs = append(p.vgs, vp)
+	}
+	w.plan = p
+	return p
 }
 
 // snapshots returns the COW snapshots at and below e, which the guard
@@ -181,6 +228,7 @@ func (w *Watcher) decide(ctx context.Context, now time.Time, key string, pathOf 
 		ws = &watched{}
 		w.stores[key] = ws
 	}
+	ws.tick = w.tick
 	act := guard.Decide(now, s, *vg, cfg, &ws.st)
 	lastSize := ws.last.Size
 	ws.last = s
@@ -239,9 +287,10 @@ func (w *Watcher) checkVG(name string, vg guard.VG) {
 	}
 }
 
-// readCOW reads snapshot s's COW store from device-mapper.
-func (w *Watcher) readCOW(v *model.VGEntry, s *model.LVEntry) (guard.Store, bool) {
-	targets, err := w.dm.TableStatus(lvm.DMName(s.LV.VG, s.LV.Name))
+// readCOW reads snapshot sp's COW store from device-mapper.
+func (w *Watcher) readCOW(v *model.VGEntry, sp snapPlan) (guard.Store, bool) {
+	s := sp.s
+	targets, err := w.dm.TableStatus(sp.dmName)
 	if err != nil || len(targets) == 0 || targets[0].Type != "snapshot" {
 		return guard.Store{}, false
 	}
@@ -284,12 +333,13 @@ func (w *Watcher) poolStatus(vg, pool string) (lvm.ThinPoolStatus, bool) {
 	return lvm.ThinPoolStatus{}, false
 }
 
-// forget drops what it kept of stores that are gone.
-func (w *Watcher) forget(seen map[string]bool) {
+// forget drops what it kept of stores the last tick did not read: gone,
+// or with no status to read.
+func (w *Watcher) forget() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for k := range w.stores {
-		if !seen[k] {
+	for k, ws := range w.stores {
+		if ws.tick != w.tick {
 			delete(w.stores, k)
 		}
 	}

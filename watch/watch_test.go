@@ -215,3 +215,42 @@ func TestRate(t *testing.T) {
 		t.Errorf("full in %v s, want about %v", fullIn, want)
 	}
 }
+
+// The tick works out what to read once per model: a snapshot taken after
+// the first tick is read from the next one on, and one removed is no
+// longer read, nor its readings kept.
+func TestModelChanges(t *testing.T) {
+	fx := newFixture(t, defaults, guard.Size{})
+	fx.cow(50)
+	fx.tick(t)
+	if _, _, ok := fx.w.Numbers("uuid-002"); !ok {
+		t.Fatal("snap1 not read at the first tick")
+	}
+	ctx := context.Background()
+	if err := fx.lvm.CreateSnapshot(ctx, "vg", "web", "snap2", lvm.SizeSpec{Size: "100m"}); err != nil {
+		t.Fatal(err)
+	}
+	fx.lvm.Mu.Lock()
+	fx.lvm.Find("vg", "snap2").KernelMajor, fx.lvm.Find("vg", "snap2").KernelMinor = 254, 9
+	fx.lvm.Mu.Unlock()
+	fx.dm.Set("vg-snap2", lvm.Target{Type: "snapshot", Params: "180000/204800 16"}) // 88%
+	if _, err := fx.store.Refresh(true); err != nil {
+		t.Fatal(err)
+	}
+	fx.lvm.Calls = nil
+	fx.tick(t)
+	// 20% of 100 MiB is 20 MiB: five extents.
+	if got, want := fx.calls(), "lvm lvextend --size +20480k vg/snap2"; got != want {
+		t.Errorf("after snap2 was taken LVM ran %q, want %q", got, want)
+	}
+	if err := fx.lvm.Remove(ctx, "vg", "snap1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fx.store.Refresh(true); err != nil {
+		t.Fatal(err)
+	}
+	fx.tick(t)
+	if _, _, ok := fx.w.Numbers("uuid-002"); ok {
+		t.Error("snap1's readings kept after it was removed")
+	}
+}
