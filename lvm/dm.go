@@ -3,8 +3,14 @@ package lvm
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"unsafe"
 )
+
+// ErrNotSnapshot is the error of SnapshotStatus for a device that is not
+// a COW snapshot (its first target is not "snapshot").
+var ErrNotSnapshot = errors.New("not a COW snapshot")
 
 // The device-mapper ioctl interface, from the kernel's
 // include/uapi/linux/dm-ioctl.h. Every request is one buffer: a struct
@@ -122,6 +128,29 @@ func parseTableStatus(buf []byte) (*DeviceStatus, error) {
 		Suspended: flags&dmSuspendFlag != 0,
 		Live:      flags&dmActivePresentFlag != 0,
 	}
+	err := eachTarget(buf, func(spec, typ, params []byte) bool {
+		st.Targets = append(st.Targets, Target{
+			Start:  ne.Uint64(spec[offSpecStart:]),
+			Length: ne.Uint64(spec[offSpecLength:]),
+			Type:   string(typ),
+			Params: string(params),
+		})
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// eachTarget calls fn with each target of the answer in buf, in order: its
+// struct dm_target_spec, its type and its status, all slices of buf, until
+// fn returns false.
+func eachTarget(buf []byte, fn func(spec, typ, params []byte) bool) error {
+	if len(buf) < dmIoctlSize {
+		return fmt.Errorf("dm_ioctl: answer of %d bytes, want at least %d", len(buf), dmIoctlSize)
+	}
+	ne := binary.NativeEndian
 	dataSize := int(ne.Uint32(buf[offDataSize:]))
 	dataStart := int(ne.Uint32(buf[offDataStart:]))
 	count := int(ne.Uint32(buf[offTargetCount:]))
@@ -129,41 +158,70 @@ func parseTableStatus(buf []byte) (*DeviceStatus, error) {
 		dataSize = len(buf)
 	}
 	if count == 0 {
-		return st, nil
+		return nil
 	}
 	if dataStart < dmIoctlSize || dataStart > dataSize {
-		return nil, fmt.Errorf("dm_ioctl: data_start %d outside the answer of %d bytes", dataStart, dataSize)
+		return fmt.Errorf("dm_ioctl: data_start %d outside the answer of %d bytes", dataStart, dataSize)
 	}
 	data := buf[dataStart:dataSize]
 	off := 0
 	for i := 0; i < count; i++ {
 		if off+dmTargetSpecSize > len(data) {
-			return nil, fmt.Errorf("dm_ioctl: target %d of %d at offset %d is outside the answer", i+1, count, off)
+			return fmt.Errorf("dm_ioctl: target %d of %d at offset %d is outside the answer", i+1, count, off)
 		}
 		spec := data[off:]
 		params := spec[dmTargetSpecSize:]
 		end := bytes.IndexByte(params, 0)
 		if end < 0 {
-			return nil, fmt.Errorf("dm_ioctl: status of target %d is not terminated", i+1)
+			return fmt.Errorf("dm_ioctl: status of target %d is not terminated", i+1)
 		}
-		st.Targets = append(st.Targets, Target{
-			Start:  ne.Uint64(spec[offSpecStart:]),
-			Length: ne.Uint64(spec[offSpecLength:]),
-			Type:   cString(spec[offSpecType : offSpecType+dmMaxTypeName]),
-			Params: string(params[:end]),
-		})
+		if !fn(spec, cBytes(spec[offSpecType:offSpecType+dmMaxTypeName]), params[:end]) {
+			return nil
+		}
 		next := int(ne.Uint32(spec[offSpecNext:]))
 		if i+1 < count && next <= off {
-			return nil, fmt.Errorf("dm_ioctl: target %d points back to offset %d", i+1, next)
+			return fmt.Errorf("dm_ioctl: target %d points back to offset %d", i+1, next)
 		}
 		off = next
 	}
-	return st, nil
+	return nil
 }
 
-func cString(b []byte) string {
+// parseSnapshotStatus reads the status of a snapshot device from the
+// kernel's answer in buf, as ParseSnapshotStatus does that of its one
+// target, without allocating: the guard reads every snapshot every second.
+// A device whose first target is not "snapshot" is an error wrapping
+// ErrNotSnapshot.
+func parseSnapshotStatus(buf []byte) (SnapshotStatus, error) {
+	var (
+		found  bool
+		typ    []byte
+		params []byte
+	)
+	err := eachTarget(buf, func(_, t, p []byte) bool {
+		found, typ, params = true, t, p
+		return false
+	})
+	if err != nil {
+		return SnapshotStatus{}, err
+	}
+	if !found || string(typ) != "snapshot" {
+		return SnapshotStatus{}, fmt.Errorf("device-mapper target %q: %w", typ, ErrNotSnapshot)
+	}
+	if len(params) == 0 {
+		return ParseSnapshotStatus("")
+	}
+	// The string lives only while the status is parsed, and nothing it
+	// returns refers to it (an error copies it).
+	return ParseSnapshotStatus(unsafe.String(&params[0], len(params)))
+}
+
+func cString(b []byte) string { return string(cBytes(b)) }
+
+// cBytes is b up to its first NUL.
+func cBytes(b []byte) []byte {
 	if i := bytes.IndexByte(b, 0); i >= 0 {
 		b = b[:i]
 	}
-	return string(b)
+	return b
 }

@@ -29,3 +29,8 @@ func (d *DeviceMapper) TableStatus(name string) ([]Target, error) {
 func (d *DeviceMapper) Status(name string) (*DeviceStatus, error) {
 	return nil, fmt.Errorf("device-mapper: %w", errors.ErrUnsupported)
 }
+
+// SnapshotStatus is not available on this platform.
+func (d *DeviceMapper) SnapshotStatus(name string) (SnapshotStatus, error) {
+	return SnapshotStatus{}, fmt.Errorf("device-mapper: %w", errors.ErrUnsupported)
+}

@@ -220,3 +220,47 @@ func newTableStatusRequest(name string, size int) ([]byte, error) {
 	fillTableStatusRequest(buf, name)
 	return buf, nil
 }
+
+// TestParseSnapshotStatusAnswer: parseSnapshotStatus reads a snapshot's
+// first target as ParseSnapshotStatus
+// does, refuses any other device, and allocates nothing.
+func TestParseSnapshotStatusAnswer(t *testing.T) {
+	tests := []struct {
+		name    string
+		targets []Target
+		want    SnapshotStatus
+		wantErr error // nil: any error
+		ok      bool
+	}{
+		{"in use", []Target{{Length: 8192, Type: "snapshot", Params: "2072/16384 24"}},
+			SnapshotStatus{Allocated: 2072, Total: 16384, Metadata: 24, HasMetadata: true}, nil, true},
+		{"invalid", []Target{{Length: 8192, Type: "snapshot", Params: "Invalid"}}, SnapshotStatus{Invalid: true}, nil, true},
+		{"origin", []Target{{Length: 8192, Type: "snapshot-origin"}}, SnapshotStatus{}, ErrNotSnapshot, false},
+		{"merging", []Target{{Length: 8192, Type: "snapshot-merge", Params: "16/16384 16"}}, SnapshotStatus{}, ErrNotSnapshot, false},
+		{"no live table", nil, SnapshotStatus{}, ErrNotSnapshot, false},
+		{"garbled", []Target{{Length: 8192, Type: "snapshot", Params: "16-16384"}}, SnapshotStatus{}, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			buf := kernelAnswer(t, 2048, "vg-s", 0, 0, dmActivePresentFlag, tt.targets)
+			got, err := parseSnapshotStatus(buf)
+			if tt.ok {
+				if err != nil || got != tt.want {
+					t.Errorf("got %+v, %v; want %+v", got, err, tt.want)
+				}
+				if len(tt.targets) == 1 {
+					if want, _ := ParseSnapshotStatus(tt.targets[0].Params); got != want {
+						t.Errorf("got %+v, ParseSnapshotStatus says %+v", got, want)
+					}
+				}
+				if n := testing.AllocsPerRun(100, func() { parseSnapshotStatus(buf) }); n != 0 {
+					t.Errorf("%v allocations a read", n)
+				}
+				return
+			}
+			if err == nil || (tt.wantErr != nil && !errors.Is(err, tt.wantErr)) {
+				t.Errorf("got %+v, %v; want an error %v", got, err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -147,6 +147,31 @@ func TestGuestDeviceMapper(t *testing.T) {
 		}
 	}
 
+	// SnapshotStatus reads the same, with one ioctl and no garbage; any
+	// other device is not a snapshot.
+	for _, lv := range []string{"my-snap", "big"} {
+		name := DMName(vmVG, lv)
+		targets, err := dm.TableStatus(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := ParseSnapshotStatus(targets[0].Params)
+		if got, err := dm.SnapshotStatus(name); err != nil || got != want {
+			t.Errorf("SnapshotStatus(%s) = %+v, %v; TableStatus says %+v", name, got, err, want)
+		}
+		if n := testing.AllocsPerRun(100, func() { dm.SnapshotStatus(name) }); n != 0 {
+			t.Errorf("SnapshotStatus(%s): %v allocations a read", name, n)
+		}
+	}
+	for _, lv := range []string{"my-origin", "thin", "pool"} {
+		if st, err := dm.SnapshotStatus(DMName(vmVG, lv)); !errors.Is(err, ErrNotSnapshot) {
+			t.Errorf("SnapshotStatus(%s) = %+v, %v; want ErrNotSnapshot", lv, st, err)
+		}
+	}
+	if _, err := dm.SnapshotStatus(DMName(vmVG, "nosuch")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("SnapshotStatus of a missing device: %v, want ErrNotFound", err)
+	}
+
 	// The thin volume's Data%, given its size and its pool's chunk size.
 	targets, err := dm.TableStatus(DMName(vmVG, "thin"))
 	if err != nil || len(targets) != 1 || targets[0].Type != "thin" {

@@ -289,19 +289,35 @@ func (w *Watcher) checkVG(name string, vg guard.VG) {
 
 // readCOW reads snapshot sp's COW store from device-mapper.
 func (w *Watcher) readCOW(v *model.VGEntry, sp snapPlan) (guard.Store, bool) {
+	st, ok := w.snapshotStatus(sp.dmName)
+	if !ok || st.Unknown {
+		return guard.Store{}, false
+	}
 	s := sp.s
-	targets, err := w.dm.TableStatus(sp.dmName)
-	if err != nil || len(targets) == 0 || targets[0].Type != "snapshot" {
-		return guard.Store{}, false
-	}
-	st, err := lvm.ParseSnapshotStatus(targets[0].Params)
-	if err != nil || st.Unknown {
-		return guard.Store{}, false
-	}
 	return guard.Store{
 		Used: st.UsedBytes(), Size: st.Total * 512, Invalid: st.Invalid || st.Overflow,
 		OriginSize: s.LV.OriginSize, ChunkSize: s.LV.ChunkSize, ExtentSize: v.VG.ExtentSize,
 	}, true
+}
+
+// snapshotStatuser reads a COW snapshot's status without the garbage of
+// TableStatus (lvm.DeviceMapper does).
+type snapshotStatuser interface {
+	SnapshotStatus(name string) (lvm.SnapshotStatus, error)
+}
+
+// snapshotStatus reads the status of COW snapshot device name.
+func (w *Watcher) snapshotStatus(name string) (lvm.SnapshotStatus, bool) {
+	if ss, ok := w.dm.(snapshotStatuser); ok {
+		st, err := ss.SnapshotStatus(name)
+		return st, err == nil
+	}
+	targets, err := w.dm.TableStatus(name)
+	if err != nil || len(targets) == 0 || targets[0].Type != "snapshot" {
+		return lvm.SnapshotStatus{}, false
+	}
+	st, err := lvm.ParseSnapshotStatus(targets[0].Params)
+	return st, err == nil
 }
 
 // readPool reads thin pool p's data and metadata from device-mapper: its

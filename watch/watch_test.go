@@ -47,6 +47,8 @@ type fixture struct {
 	ev    *collected
 	now   time.Time
 	logs  *bytes.Buffer
+	ops   *ops.Ops
+	opts  Options
 }
 
 // newFixture is the fake LVM (vg: 10 GiB, 5 GiB free, extents of 4 MiB;
@@ -68,11 +70,13 @@ func newFixture(t *testing.T, cfg guard.Config, minFree guard.Size) *fixture {
 		t.Fatal(err)
 	}
 	cfg.MinFree = minFree
-	fx.w = New(fx.store, fx.dm, operations, Options{
+	fx.opts = Options{
 		Config:  func(string) guard.Config { return cfg },
 		MinFree: func(string) guard.Size { return minFree },
 		Events:  fx.ev, Logger: log, Now: clock,
-	})
+	}
+	fx.ops = operations
+	fx.w = New(fx.store, fx.dm, operations, fx.opts)
 	return fx
 }
 
@@ -252,5 +256,40 @@ func TestModelChanges(t *testing.T) {
 	fx.tick(t)
 	if _, _, ok := fx.w.Numbers("uuid-002"); ok {
 		t.Error("snap1's readings kept after it was removed")
+	}
+}
+
+// snapshotDM is device-mapper that reads a snapshot's status without
+// TableStatus, as lvm.DeviceMapper does, and counts those reads.
+type snapshotDM struct {
+	*lvmtest.DM
+	reads int
+}
+
+func (d *snapshotDM) SnapshotStatus(name string) (lvm.SnapshotStatus, error) {
+	d.reads++
+	targets, err := d.TableStatus(name)
+	if err != nil {
+		return lvm.SnapshotStatus{}, err
+	}
+	if len(targets) == 0 || targets[0].Type != "snapshot" {
+		return lvm.SnapshotStatus{}, lvm.ErrNotSnapshot
+	}
+	return lvm.ParseSnapshotStatus(targets[0].Params)
+}
+
+// With a device-mapper that reads a snapshot's status on its own, the
+// guard reads COW stores with it, and acts on them as through TableStatus.
+func TestSnapshotStatuser(t *testing.T) {
+	fx := newFixture(t, defaults, guard.Size{})
+	dm := &snapshotDM{DM: fx.dm}
+	fx.w = New(fx.store, dm, fx.ops, fx.opts)
+	fx.cow(85)
+	fx.tick(t)
+	if got, want := fx.calls(), "lvm lvextend --size +40960k vg/snap1"; got != want {
+		t.Errorf("at 85%% LVM ran %q, want %q", got, want)
+	}
+	if dm.reads != 1 {
+		t.Errorf("%d reads of SnapshotStatus in a tick over one snapshot", dm.reads)
 	}
 }
