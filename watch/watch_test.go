@@ -45,6 +45,7 @@ type fixture struct {
 	store *state.Store
 	w     *Watcher
 	ev    *collected
+	nowMu sync.Mutex // guards now
 	now   time.Time
 	logs  *bytes.Buffer
 	ops   *ops.Ops
@@ -59,7 +60,13 @@ func newFixture(t *testing.T, cfg guard.Config, minFree guard.Size) *fixture {
 	fx := &fixture{lvm: lvmtest.New(), ev: &collected{}, now: lvmtest.T0, logs: &bytes.Buffer{}}
 	fx.dm = &lvmtest.DM{LVM: fx.lvm}
 	log := slog.New(slog.NewTextHandler(fx.logs, nil))
-	clock := func() time.Time { return fx.now }
+	// The store announces a new model from a goroutine of its own, which
+	// reads the clock too.
+	clock := func() time.Time {
+		fx.nowMu.Lock()
+		defer fx.nowMu.Unlock()
+		return fx.now
+	}
 	fx.store = state.New(fx.lvm, state.Options{Logger: log, DM: fx.dm, MaxAge: time.Hour, Now: clock})
 	operations := ops.New(fx.lvm, fx.store, ops.Options{Events: fx.ev, Logger: log, Now: clock})
 	fx.store.OnReplace(operations.Announce)
@@ -88,7 +95,9 @@ func (fx *fixture) cow(pct int) {
 func (fx *fixture) tick(t *testing.T) {
 	t.Helper()
 	fx.w.Tick(context.Background())
+	fx.nowMu.Lock()
 	fx.now = fx.now.Add(time.Second)
+	fx.nowMu.Unlock()
 }
 
 func (fx *fixture) calls() string {
