@@ -56,9 +56,12 @@ type Watcher struct {
 	stores map[string]*watched
 	lowVG  map[string]bool // VGs below min_free: one low-space event each time
 
-	tickMu sync.Mutex // one tick at a time; guards tick and plan
+	tickMu sync.Mutex // one tick at a time; guards tick
 	tick   uint64     // ticks so far: a store read in this one is kept
-	plan   *plan      // what the last tick read, and in which model
+	// plan is what the last tick read, and in which model; dropped when
+	// the store has a new model, so that it does not hold the old one
+	// until the next tick (guard_interval may be long).
+	plan atomic.Pointer[plan]
 
 	extensions atomic.Uint64
 }
@@ -89,8 +92,10 @@ func New(store *state.Store, dm model.DeviceMapper, operations *ops.Ops, opts Op
 	if opts.MinFree == nil {
 		opts.MinFree = func(string) guard.Size { return guard.Size{} }
 	}
-	return &Watcher{opts: opts, store: store, dm: dm, ops: operations, log: opts.Logger,
+	w := &Watcher{opts: opts, store: store, dm: dm, ops: operations, log: opts.Logger,
 		stores: map[string]*watched{}, lowVG: map[string]bool{}}
+	store.OnReplace(func(_, _ *model.Tree) { w.plan.Store(nil) })
+	return w
 }
 
 // Run watches every interval until ctx is done.
@@ -183,10 +188,9 @@ type snapPlan struct {
 }
 
 // planOf returns the plan of tree, the last one when tree is its model.
-// Called under tickMu.
 func (w *Watcher) planOf(tree *model.Tree) *plan {
-	if w.plan != nil && w.plan.tree == tree {
-		return w.plan
+	if p := w.plan.Load(); p != nil && p.tree == tree {
+		return p
 	}
 	p := &plan{tree: tree}
 	for _, v := range tree.VGs {
@@ -198,7 +202,7 @@ func (w *Watcher) planOf(tree *model.Tree) *plan {
 		}
 		p.vgs = append(p.vgs, vp)
 	}
-	w.plan = p
+	w.plan.Store(p)
 	return p
 }
 

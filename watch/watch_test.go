@@ -14,6 +14,7 @@ import (
 	"github.com/snapfs/snapfs/guard"
 	"github.com/snapfs/snapfs/lvm"
 	"github.com/snapfs/snapfs/lvm/lvmtest"
+	"github.com/snapfs/snapfs/model"
 	"github.com/snapfs/snapfs/ops"
 	"github.com/snapfs/snapfs/state"
 )
@@ -301,4 +302,42 @@ func TestSnapshotStatuser(t *testing.T) {
 	if dm.reads != 1 {
 		t.Errorf("%d reads of SnapshotStatus in a tick over one snapshot", dm.reads)
 	}
+}
+
+// The plan of a tick does not keep the model it was made for once the
+// store has a new one: the next tick may be a long guard_interval away.
+func TestPlanDropped(t *testing.T) {
+	fx := newFixture(t, defaults, guard.Size{})
+	fx.cow(50)
+	fx.tick(t)
+	if fx.w.plan.Load() == nil {
+		t.Fatal("no plan after a tick")
+	}
+	if err := fx.lvm.AddTag(context.Background(), "vg", "web", "t1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fx.store.Refresh(true); err != nil {
+		t.Fatal(err)
+	}
+	// The store tells of a new model from a goroutine of its own.
+	deadline := time.Now().Add(5 * time.Second)
+	for fx.w.plan.Load() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the plan still holds the old model 5 s after the store replaced it")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	fx.tick(t)
+	if p := fx.w.plan.Load(); p == nil || p.tree != mustCurrent(t, fx.store) {
+		t.Error("the tick after did not plan for the new model")
+	}
+}
+
+func mustCurrent(t *testing.T, store *state.Store) *model.Tree {
+	t.Helper()
+	tree, err := store.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree
 }
