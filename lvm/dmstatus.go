@@ -38,6 +38,32 @@ type SnapshotStatus struct {
 	Unknown     bool // "Unknown": the store cannot report its usage
 }
 
+// TableStatuser reads device-mapper table statuses: DeviceMapper, or a
+// test's double of it.
+type TableStatuser interface {
+	TableStatus(name string) ([]Target, error)
+}
+
+// ReadSnapshotStatus reads COW snapshot device name's status from dm: with
+// dm's own SnapshotStatus when it has one (DeviceMapper's allocates
+// nothing), else from its TableStatus. A device that is not a COW snapshot
+// is an error wrapping ErrNotSnapshot.
+func ReadSnapshotStatus(dm TableStatuser, name string) (SnapshotStatus, error) {
+	if ss, ok := dm.(interface {
+		SnapshotStatus(name string) (SnapshotStatus, error)
+	}); ok {
+		return ss.SnapshotStatus(name)
+	}
+	targets, err := dm.TableStatus(name)
+	if err != nil {
+		return SnapshotStatus{}, err
+	}
+	if len(targets) == 0 || targets[0].Type != "snapshot" {
+		return SnapshotStatus{}, fmt.Errorf("%s: %w", name, ErrNotSnapshot)
+	}
+	return ParseSnapshotStatus(targets[0].Params)
+}
+
 // ParseSnapshotStatus parses the params of a snapshot or snapshot-merge
 // target: "<allocated>/<total> <metadata>" in sectors, or "Invalid",
 // "Overflow", "Merge failed", "Unknown".

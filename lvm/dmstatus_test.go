@@ -1,6 +1,8 @@
 package lvm
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -201,5 +203,48 @@ func TestStatusPercentMatchesLVS(t *testing.T) {
 		if !checked[target] {
 			t.Errorf("no recorded %s status", target)
 		}
+	}
+}
+
+// tables is a TableStatuser over fixed statuses.
+type tables map[string][]Target
+
+func (t tables) TableStatus(name string) ([]Target, error) {
+	targets, ok := t[name]
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", name, ErrNotFound)
+	}
+	return targets, nil
+}
+
+// ownSnapshotStatus is a TableStatuser with a SnapshotStatus of its own.
+type ownSnapshotStatus struct {
+	tables
+	st SnapshotStatus
+}
+
+func (o ownSnapshotStatus) SnapshotStatus(string) (SnapshotStatus, error) { return o.st, nil }
+
+// ReadSnapshotStatus reads from TableStatus what DeviceMapper.SnapshotStatus
+// reads (TestGuestDeviceMapper checks the two against real device-mapper),
+// and uses a SnapshotStatus of the device-mapper's own where it has one.
+func TestReadSnapshotStatus(t *testing.T) {
+	dm := tables{
+		"vg-snap":   {{Length: 16384, Type: "snapshot", Params: "2072/16384 24"}},
+		"vg-origin": {{Length: 16384, Type: "snapshot-origin"}},
+		"vg-empty":  nil,
+	}
+	st, err := ReadSnapshotStatus(dm, "vg-snap")
+	if want := (SnapshotStatus{Allocated: 2072, Total: 16384, Metadata: 24, HasMetadata: true}); err != nil || st != want {
+		t.Errorf("vg-snap: %+v, %v; want %+v", st, err, want)
+	}
+	for name, want := range map[string]error{"vg-origin": ErrNotSnapshot, "vg-empty": ErrNotSnapshot, "vg-gone": ErrNotFound} {
+		if _, err := ReadSnapshotStatus(dm, name); !errors.Is(err, want) {
+			t.Errorf("%s: %v, want %v", name, err, want)
+		}
+	}
+	own := ownSnapshotStatus{tables: dm, st: SnapshotStatus{Allocated: 1, Total: 2}}
+	if st, err := ReadSnapshotStatus(own, "vg-snap"); err != nil || st != own.st {
+		t.Errorf("with a SnapshotStatus of its own: %+v, %v; want %+v", st, err, own.st)
 	}
 }

@@ -145,19 +145,20 @@ func (w *Watcher) Tick(ctx context.Context) {
 			w.decide(ctx, now, s.LV.UUID, s.String, cow, &vg, cfg,
 				func(ctx context.Context, bytes uint64) error { return w.ops.ExtendStore(ctx, s, bytes) })
 		}
-		for _, p := range v.pools {
+		for _, pp := range v.pools {
+			p := pp.p
 			data, meta, ok := w.readPool(p)
 			if !ok {
 				continue
 			}
-			cfg := w.opts.Config(p.LV.VG + "/" + p.LV.Name)
+			cfg := w.opts.Config(pp.cfgKey)
 			for _, part := range []struct {
-				key   string
-				store guard.Store
-				meta  bool
-			}{{"/data", data, false}, {"/metadata", meta, true}} {
-				path := func() string { return p.LV.VG + "/" + p.LV.Name + part.key }
-				w.decide(ctx, now, p.LV.UUID+part.key, path, part.store, &vg, cfg,
+				key, suffix string
+				store       guard.Store
+				meta        bool
+			}{{pp.dataKey, "/data", data, false}, {pp.metaKey, "/metadata", meta, true}} {
+				path := func() string { return pp.cfgKey + part.suffix }
+				w.decide(ctx, now, part.key, path, part.store, &vg, cfg,
 					func(ctx context.Context, bytes uint64) error { return w.ops.ExtendPool(ctx, p, bytes, part.meta) })
 			}
 		}
@@ -177,7 +178,15 @@ type plan struct {
 type vgPlan struct {
 	v     *model.VGEntry
 	snaps []snapPlan // COW snapshots, those of one origin together
-	pools []*model.LVEntry
+	pools []poolPlan
+}
+
+// poolPlan is one thin pool the guard watches: its data and its metadata,
+// each a store of its own.
+type poolPlan struct {
+	p                *model.LVEntry
+	dataKey, metaKey string // "UUID/data", "UUID/metadata": the stores' keys
+	cfgKey           string // "vg/pool", the guard's config's key
 }
 
 // snapPlan is one COW snapshot the guard watches.
@@ -194,7 +203,11 @@ func (w *Watcher) planOf(tree *model.Tree) *plan {
 	}
 	p := &plan{tree: tree}
 	for _, v := range tree.VGs {
-		vp := vgPlan{v: v, pools: v.Pools()}
+		vp := vgPlan{v: v}
+		for _, pool := range v.Pools() {
+			vp.pools = append(vp.pools, poolPlan{p: pool, dataKey: pool.LV.UUID + "/data", metaKey: pool.LV.UUID + "/metadata",
+				cfgKey: pool.LV.VG + "/" + pool.LV.Name})
+		}
 		for _, o := range v.Origins {
 			for _, s := range snapshots(o) {
 				vp.snaps = append(vp.snaps, snapPlan{s: s, dmName: lvm.DMName(s.LV.VG, s.LV.Name), cfgKey: s.LV.VG + "/" + s.LV.Origin})
@@ -304,23 +317,9 @@ func (w *Watcher) readCOW(v *model.VGEntry, sp snapPlan) (guard.Store, bool) {
 	}, true
 }
 
-// snapshotStatuser reads a COW snapshot's status without the garbage of
-// TableStatus (lvm.DeviceMapper does).
-type snapshotStatuser interface {
-	SnapshotStatus(name string) (lvm.SnapshotStatus, error)
-}
-
 // snapshotStatus reads the status of COW snapshot device name.
 func (w *Watcher) snapshotStatus(name string) (lvm.SnapshotStatus, bool) {
-	if ss, ok := w.dm.(snapshotStatuser); ok {
-		st, err := ss.SnapshotStatus(name)
-		return st, err == nil
-	}
-	targets, err := w.dm.TableStatus(name)
-	if err != nil || len(targets) == 0 || targets[0].Type != "snapshot" {
-		return lvm.SnapshotStatus{}, false
-	}
-	st, err := lvm.ParseSnapshotStatus(targets[0].Params)
+	st, err := lvm.ReadSnapshotStatus(w.dm, name)
 	return st, err == nil
 }
 

@@ -278,14 +278,7 @@ type snapshotDM struct {
 
 func (d *snapshotDM) SnapshotStatus(name string) (lvm.SnapshotStatus, error) {
 	d.reads++
-	targets, err := d.TableStatus(name)
-	if err != nil {
-		return lvm.SnapshotStatus{}, err
-	}
-	if len(targets) == 0 || targets[0].Type != "snapshot" {
-		return lvm.SnapshotStatus{}, lvm.ErrNotSnapshot
-	}
-	return lvm.ParseSnapshotStatus(targets[0].Params)
+	return lvm.ReadSnapshotStatus(d.DM, name)
 }
 
 // With a device-mapper that reads a snapshot's status on its own, the
