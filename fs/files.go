@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,13 +28,15 @@ type infoFile struct {
 	// sized, when set, may tell the file's size for the kernel without
 	// rendering it (ok false: render).
 	sized func(t *model.Tree) (size int, ok bool)
+	// told is the size the kernel was told last, plus one (0: none yet),
+	// for Open.
+	told atomic.Int64
 }
 
 var (
 	_ = (gofs.NodeOpener)((*infoFile)(nil))
 	_ = (gofs.NodeGetattrer)((*infoFile)(nil))
 	_ = (gofs.NodeSetattrer)((*infoFile)(nil))
-	_ = (gofs.NodeOnForgetter)((*infoFile)(nil))
 )
 
 func (f *FS) infoInode(ctx context.Context, parent *gofs.Inode, n uint64, name string, out *fuse.EntryOut, render renderFunc) *gofs.Inode {
@@ -48,13 +51,16 @@ func (f *FS) sizedInfoInode(ctx context.Context, parent *gofs.Inode, n uint64, n
 		return &infoFile{fs: f, name: name, render: render, sized: sized}
 	})
 	// The node that renders is the one go-fuse keeps for the file.
-	if node, ok := inode.Operations().(*infoFile); ok {
+	node, ok := inode.Operations().(*infoFile)
+	if ok {
 		render, sized = node.render, node.sized
 	}
 	size, _ := f.infoSize(render, sized)
 	fileAttr(&out.Attr, n, 0o444, size)
 	out.SetAttrTimeout(infoAttrTimeout)
-	f.tellSize(n, size)
+	if ok {
+		node.tellSize(size)
+	}
 	return inode
 }
 
@@ -87,19 +93,13 @@ func (f *FS) childInode(ctx context.Context, parent *gofs.Inode, name string, id
 	return parent.NewInode(ctx, newNode(), id)
 }
 
-// tellSize records the size the kernel is told of status file n, for Open.
-func (f *FS) tellSize(n uint64, size int) {
-	f.toldMu.Lock()
-	f.toldSize[n] = size
-	f.toldMu.Unlock()
-}
+// tellSize records the size the kernel is told of the file, for Open.
+func (n *infoFile) tellSize(size int) { n.told.Store(int64(size) + 1) }
 
-// toldSizeOf returns the size the kernel was told last of status file n.
-func (f *FS) toldSizeOf(n uint64) (int, bool) {
-	f.toldMu.Lock()
-	defer f.toldMu.Unlock()
-	size, ok := f.toldSize[n]
-	return size, ok
+// toldSize returns the size the kernel was told last of the file.
+func (n *infoFile) toldSize() (int, bool) {
+	told := n.told.Load()
+	return int(told - 1), told != 0
 }
 
 // infoAttrTimeout is how long the kernel may answer a stat of a status
@@ -149,15 +149,8 @@ func (n *infoFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 	}
 	fileAttr(&out.Attr, n.StableAttr().Ino, 0o444, size)
 	out.SetTimeout(infoAttrTimeout)
-	n.fs.tellSize(n.StableAttr().Ino, size)
+	n.tellSize(size)
 	return 0
-}
-
-// OnForget drops what the kernel was told of a file it has forgotten.
-func (n *infoFile) OnForget() {
-	n.fs.toldMu.Lock()
-	delete(n.fs.toldSize, n.StableAttr().Ino)
-	n.fs.toldMu.Unlock()
 }
 
 func (n *infoFile) Setattr(context.Context, gofs.FileHandle, *fuse.SetAttrIn, *fuse.AttrOut) syscall.Errno {
@@ -172,7 +165,7 @@ func (n *infoFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if errno != 0 {
 		return nil, 0, errno
 	}
-	if told, ok := n.fs.toldSizeOf(n.StableAttr().Ino); !ok || told != len(data) {
+	if told, ok := n.toldSize(); !ok || told != len(data) {
 		// Attributes only (offset -1): there is no page cache to drop.
 		n.NotifyContent(-1, 0)
 	}

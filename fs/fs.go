@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -91,9 +90,7 @@ type FS struct {
 	// metricsSize is MOUNT/metrics' last rendered size (MetricsSizeAge).
 	metricsSize renderedSize
 
-	toldMu     sync.Mutex
-	toldSize   map[uint64]int // status file inode → the size the kernel was told last
-	imageReads atomic.Int64   // image reads that reached snapfs (none with kernel passthrough)
+	imageReads atomic.Int64 // image reads that reached snapfs (none with kernel passthrough)
 }
 
 // New builds the tree over its parts, and has the store tell it of every
@@ -106,7 +103,7 @@ func New(p Parts, opts Options) *FS {
 		opts: opts, store: p.Store, ops: p.Ops, mounts: p.Mounts, dm: p.DM,
 		sizeDM: model.NewStatusCache(p.DM, model.SizeStatusAge), domains: p.Domains, extras: p.Extras,
 		events: p.Events, metrics: p.Metrics, xen: p.Xen, checkpoints: p.Checkpoints,
-		warn: logonce.New(opts.Logger), toldSize: map[uint64]int{},
+		warn: logonce.New(opts.Logger),
 	}
 	f.root = &rootNode{fs: f}
 	p.Store.OnReplace(f.invalidate)
