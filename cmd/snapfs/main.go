@@ -49,6 +49,7 @@ func main() {
 	if memlimit.Own() {
 		debug.SetMemoryLimit(memlimit.For(0))
 	}
+	memlimit.NoHugePages()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
