@@ -74,7 +74,7 @@ func writePlot(points []scalePoint, path string) error {
 		return err
 	}
 	rss := panel("snapfs's memory after the walks", "RSS, MB")
-	if err := add(rss, "RSS", 0, series(func(p scalePoint) float64 { return float64(p.rssKB) / 1024 })); err != nil {
+	if err := add(rss, "RSS", 0, series(func(p scalePoint) float64 { return megabytes(p.rssKB) })); err != nil {
 		return err
 	}
 	target(rss, "target (40 MB to 1,000 LVs, 80 at 5,000)", func(lvs float64) float64 { return memTarget(int(lvs)) })

@@ -47,7 +47,7 @@ func (b *bench) runScale(sizes []int, plotPath string) error {
 		}
 		points = append(points, p)
 		fmt.Printf("bench: measured %d LVs in %s: walk %.2f ms/entry cold, %.2f warm; RSS %.1f MB; mkdir/lvcreate -s %.3f\n",
-			n, time.Since(start).Round(time.Second), p.coldPerEntry(), p.warmPerEntry(), float64(p.rssKB)/1024, p.ratio())
+			n, time.Since(start).Round(time.Second), p.coldPerEntry(), p.warmPerEntry(), megabytes(p.rssKB), p.ratio())
 	}
 	fmt.Print(scaleTable(points, time.Now()))
 	for _, n := range b.notes {
@@ -135,7 +135,7 @@ func scaleTable(points []scalePoint, now time.Time) string {
 	t.WriteString("|---|---|---|---|---|---|---|---|\n")
 	for _, p := range points {
 		fmt.Fprintf(&t, "| %d | %d | %.2f ms/entry | %.2f ms/entry | %.1f MB | %s | %s | %.3f |\n",
-			p.lvs, p.entries, p.coldPerEntry(), p.warmPerEntry(), float64(p.rssKB)/1024, ms(p.mkdir), ms(p.lvcreate), p.ratio())
+			p.lvs, p.entries, p.coldPerEntry(), p.warmPerEntry(), megabytes(p.rssKB), ms(p.mkdir), ms(p.lvcreate), p.ratio())
 	}
 	return t.String()
 }
