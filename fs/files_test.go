@@ -3,9 +3,11 @@ package fs
 import (
 	"errors"
 	"fmt"
+	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -380,5 +382,47 @@ func TestFilesFollowRename(t *testing.T) {
 	m.mustSh(t, "rmdir vg/web/renamed")
 	if got := mountsUnder(t, m.dir); len(got) != 0 {
 		t.Errorf("mounts after rmdir: %v", got)
+	}
+}
+
+// The attributes of a files/ that holds nothing to mount are cached like a
+// directory's, once a look inside found that out: a walk costs no round
+// trip for its stat and permission checks. Before, each stat reaches
+// snapfs (a cd there could have to mount). go-fuse's debug log (the
+// standard logger's) shows every request the kernel sent.
+func TestFilesNothingToMountCached(t *testing.T) {
+	var requests logBuffer
+	log.SetOutput(&requests)
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+	m := mountFake(t, setup{fuseDebug: true})
+	zeros := filepath.Join(t.TempDir(), "zeros")
+	if err := os.WriteFile(zeros, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m.useDevice(t, "snap1", zeros, 1<<20)
+	getattrs := func(script string) int {
+		t.Helper()
+		seen := len(requests.String())
+		m.mustSh(t, script)
+		logs := requests.String()
+		found := regexp.MustCompile(`rx (\d+): LOOKUP n\d+ +"files" `).FindStringSubmatch(logs)
+		if found == nil {
+			t.Fatalf("no lookup of files in the debug log:\n%s", logs)
+		}
+		node := regexp.MustCompile(`tx ` + found[1] + `: +OK, \{(n\d+) `).FindStringSubmatch(logs)
+		if node == nil {
+			t.Fatalf("no reply to the lookup of files in the debug log:\n%s", logs)
+		}
+		return strings.Count(logs[seen:], ": GETATTR "+node[1]+" ")
+	}
+	stats := "stat vg/web/snap1/files >/dev/null; stat vg/web/snap1/files >/dev/null"
+	if n := getattrs(stats); n != 2 {
+		t.Errorf("two stats of files/ before a look inside: %d GETATTR requests, want 2 (no caching)", n)
+	}
+	if got := m.mustSh(t, "ls -A vg/web/snap1/files/"); got != "" {
+		t.Errorf("files/ of an empty device lists %q", got)
+	}
+	if n := getattrs(stats + "; cd vg/web/snap1/files && stat . >/dev/null && stat . >/dev/null"); n != 1 {
+		t.Errorf("four stats and a cd of files/ holding nothing to mount: %d GETATTR requests, want 1 (then cached)", n)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -62,8 +63,7 @@ func filesIno(uuid, part string) uint64 {
 func (f *FS) filesInode(ctx context.Context, parent *gofs.Inode, e *model.LVEntry, part string, out *fuse.EntryOut) *gofs.Inode {
 	n := filesIno(e.LV.UUID, part)
 	f.filesAttr(&out.Attr, n, e, 0)
-	// The attributes are never cached (timeout 0): chdir's permission check
-	// must reach snapfs, see Getattr.
+	out.SetAttrTimeout(f.filesAttrTimeout(e.LV.UUID, part))
 	name := part
 	if name == "" {
 		name = "files"
@@ -83,6 +83,20 @@ func (f *FS) filesAttr(a *fuse.Attr, n uint64, e *model.LVEntry, subdirs int) {
 	if t := e.LV.Time; !t.IsZero() {
 		a.SetTimes(&t, &t, &t)
 	}
+}
+
+// filesAttrTimeout is how long the kernel may cache the attributes of
+// mount point part of snapshot uuid: not at all (0) while a chdir into it
+// may mount something, since chdir's permission check must reach snapfs
+// (see Getattr); as long as a directory's once the snapshot is known to
+// hold nothing to mount there, where Getattr would not look at a chdir
+// anyway. A walk of the tree then costs no round trip for the stat and the
+// permission checks of each files/ besides listing it.
+func (f *FS) filesAttrTimeout(uuid, part string) time.Duration {
+	if f.mounts.NothingToMount(uuid, part) {
+		return dirTimeout
+	}
+	return 0
 }
 
 // waitMounted holds a lookup of mount point part of snapshot uuid while it
@@ -107,7 +121,8 @@ func (n *filesDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Att
 	// requests are told apart only then. The caller's system call is read
 	// only when a chdir could mount something: a walk of the tree checks
 	// each files/ four times, and a snapshot found to hold nothing to mount
-	// (once a look inside prepared it) needs none of those reads.
+	// (once a look inside prepared it) needs none of those reads, nor,
+	// with the attributes cached then, the round trips.
 	if !n.fs.mounts.NothingToMount(n.uuid, n.part) && callerInChdir(ctx) && !ownRequest(ctx) {
 		if errno := mountErrno(n.fs.mounts.Enter(withCaller(ctx), n.uuid, n.part, true)); errno != 0 {
 			return errno
@@ -118,6 +133,7 @@ func (n *filesDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Att
 		subdirs = len(n.fs.mounts.Partitions(n.uuid))
 	}
 	n.fs.filesAttr(&out.Attr, n.StableAttr().Ino, e, subdirs)
+	out.SetTimeout(n.fs.filesAttrTimeout(n.uuid, n.part))
 	return 0
 }
 

@@ -230,8 +230,8 @@ func MountOptions(allowOther, debug bool) *gofs.Options {
 	entry := dirTimeout
 	return &gofs.Options{
 		EntryTimeout: &entry,
-		// AttrTimeout stays nil: each node sets its own (files/ none,
-		// since chdir into it must reach snapfs).
+		// AttrTimeout stays nil: each node sets its own (files/ none
+		// while chdir into it must reach snapfs).
 		MountOptions: fuse.MountOptions{
 			AllowOther:  allowOther,
 			FsName:      "snapfs",
