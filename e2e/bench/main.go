@@ -7,9 +7,9 @@
 // with LVM (B), interleaved, and prints the medians, their ratio and the
 // target of issues 5 and 19 for each. mkdir and rmdir are also measured in
 // a second, small VG of -small LVs, with snapfs showing that VG only, and
-// one mkdir in each VG is traced: snapfs's debug log (every FUSE request,
-// every LVM command, the steps of the mkdir) with times from the start of
-// the mkdir process. snapfs's own counter of the LVM processes it has
+// one mkdir and one rmdir in each VG are traced: snapfs's debug log (every
+// FUSE request, every LVM command, the steps of the change) with times from
+// the start of the mkdir or rmdir process. snapfs's own counter of the LVM processes it has
 // started (logged on SIGUSR1) says how many processes a read or a walk
 // cost.
 //
@@ -67,7 +67,7 @@ func main() {
 	check := flag.Bool("check", false, "enforce the process counts only, not the timing ratios (CI)")
 	populateOnly := flag.Bool("populate-only", false, "only fill the VG, and leave it")
 	idle := flag.Duration("guard-idle", time.Minute, "how long snapfs idles for the guard's CPU cost, on and off")
-	trace := flag.Bool("trace", true, "trace one mkdir in each VG")
+	trace := flag.Bool("trace", true, "trace one mkdir and one rmdir in each VG")
 	only := flag.String("only", "", "run only these measures (comma-separated: snapshots, allocated, walks, image, memory, guard)")
 	scale := flag.String("scale", "", "measure how costs grow instead, at these numbers of LVs (comma-separated, e.g. 100,1000,5000)")
 	plotPath := flag.String("plot", "", "with -scale, the PNG file to draw the table into")
@@ -186,8 +186,8 @@ func (b *bench) run() error {
 		fmt.Printf("bench: measured %s in %s\n", m.name, time.Since(start).Round(time.Second))
 	}
 	if b.trace && b.runs("snapshots") {
-		if err := b.traceMkdir(vgName, b.lvs); err != nil {
-			return fmt.Errorf("tracing a mkdir: %w", err)
+		if err := b.traceChanges(vgName, b.lvs); err != nil {
+			return fmt.Errorf("tracing a mkdir and an rmdir: %w", err)
 		}
 	}
 	b.print()

@@ -100,7 +100,7 @@ func (b *bench) snapshotFloor(st *snapshotTimes, origin string) error {
 }
 
 // smallSnapshots measures mkdir and rmdir in the small VG, with snapfs
-// showing that VG only, and traces one mkdir there.
+// showing that VG only, and traces one mkdir and one rmdir there.
 func (b *bench) smallSnapshots() error {
 	if err := b.startSnapfs(smallVG); err != nil {
 		return fmt.Errorf("starting snapfs: %w", err)
@@ -111,7 +111,7 @@ func (b *bench) smallSnapshots() error {
 		return err
 	}
 	if b.trace {
-		return b.traceMkdir(smallVG, b.small)
+		return b.traceChanges(smallVG, b.small)
 	}
 	return nil
 }

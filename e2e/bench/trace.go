@@ -10,14 +10,15 @@ import (
 	"time"
 )
 
-// traceMkdir traces one mkdir in VG vg of lvs LVs as the bench times them:
-// after a mkdir through snapfs and an lvcreate -s by hand. It restarts
-// snapfs with -debug, which logs every FUSE request, every LVM command
-// with its duration and the steps of a mkdir, and adds to b.traces what
-// snapfs logged from the start of the mkdir process to a little after its
-// end, each line with its time from that start. snapfs is left running
-// with -debug; the snapshots it made are removed.
-func (b *bench) traceMkdir(vg string, lvs int) error {
+// traceChanges traces one mkdir and one rmdir in VG vg of lvs LVs as the
+// bench times them: each after the same change through snapfs and the
+// other by hand (lvcreate -s, lvremove). It restarts snapfs with -debug,
+// which logs every FUSE request, every LVM command with its duration and
+// the steps of a mkdir and an rmdir, and adds to b.traces what snapfs
+// logged from the start of each traced process to a little after its end,
+// each line with its time from that start. snapfs is left running with
+// -debug; the snapshots it made are removed.
+func (b *bench) traceChanges(vg string, lvs int) error {
 	b.stopSnapfs()
 	if err := b.startSnapfs(vg, "-debug"); err != nil {
 		return err
@@ -30,28 +31,36 @@ func (b *bench) traceMkdir(vg string, lvs int) error {
 	if err := sh("lvcreate", "--snapshot", "--size", snapSize, "--name", "tb", vg+"/o0000"); err != nil {
 		return err
 	}
+	if err := b.traceOne(vg, lvs, "mkdir", traced, "a mkdir and an lvcreate -s by hand"); err != nil {
+		return err
+	}
+	for _, argv := range [][]string{{"rmdir", warm}, {"lvremove", "--yes", vg + "/tb"}} {
+		if err := sh(argv...); err != nil {
+			return err
+		}
+	}
+	return b.traceOne(vg, lvs, "rmdir", traced, "an rmdir and an lvremove by hand")
+}
+
+// traceOne runs cmd on dir, as traceChanges traces it, and adds the trace
+// to b.traces.
+func (b *bench) traceOne(vg string, lvs int, cmd, dir, after string) error {
 	seen := len(readFile(b.logPath))
 	start := time.Now()
-	took, err := timed("mkdir", traced)
+	took, err := timed(cmd, dir)
 	if err != nil {
 		return err
 	}
 	// What snapfs does at once after its reply shows too.
 	time.Sleep(200 * time.Millisecond)
 	log := readFile(b.logPath)[seen:]
-	for _, argv := range [][]string{{"rmdir", warm}, {"rmdir", traced}, {"lvremove", "--yes", vg + "/tb"}} {
-		if err := sh(argv...); err != nil {
-			return err
-		}
-	}
-
 	var t strings.Builder
-	fmt.Fprintf(&t, "mkdir traced in VG %s (%d LVs), after a mkdir and an lvcreate -s by hand; snapfs -debug, times from the start of the mkdir process:\n\n", vg, lvs)
-	fmt.Fprintf(&t, "%9s  bench: starts mkdir %s\n", "0 ms", traced)
+	fmt.Fprintf(&t, "%s traced in VG %s (%d LVs), after %s; snapfs -debug, times from the start of the %s process:\n\n", cmd, vg, lvs, after, cmd)
+	fmt.Fprintf(&t, "%9s  bench: starts %s %s\n", "0 ms", cmd, dir)
 	for _, line := range traceLines(log, start) {
 		t.WriteString(line + "\n")
 	}
-	fmt.Fprintf(&t, "%9s  bench: mkdir has exited\n", ms(took))
+	fmt.Fprintf(&t, "%9s  bench: %s has exited\n", ms(took), cmd)
 	b.traces = append(b.traces, t.String())
 	return nil
 }
