@@ -412,6 +412,20 @@ func (s *Store) tryCatchUp(old *model.Tree, stamp string, read time.Time) *model
 	return s.catchUp(old, full, seqnos)
 }
 
+// ownChangeRuns tells whether a change of snapfs's own began after this
+// refresh's access found none: what a catch-up then meets half done is
+// most likely that change, whose end updates the model. A report now
+// would run after it in the lvm shell, and the change's end wait for it;
+// so would waiting for the VG's lock, which the change holds. The refresh
+// then keeps model old, as an access during the change does (current).
+func (s *Store) ownChangeRuns(old *model.Tree) bool {
+	if old == nil || s.changes.Load() == 0 {
+		return false
+	}
+	s.log.Debug("not reading LVM: a change of snapfs's own runs")
+	return true
+}
+
 // LockWait is the longest a refresh waits for an LVM command's change of a
 // VG to end (WaitLVM) before it reads LVM with a report, which waits on.
 const LockWait = time.Minute
@@ -452,6 +466,11 @@ func (s *Store) Refresh(force bool) (*model.Tree, error) {
 	if old != nil && (taken.After(asked) || (!force && s.since(taken) < s.opts.MaxAge)) {
 		return old, nil
 	}
+	// An access that found no change of snapfs's own in flight, and then
+	// waited here for another refresh, may find one now.
+	if !force && s.ownChangeRuns(old) {
+		return old, nil
+	}
 
 	// LVM commands never get a FUSE request's context: an interrupted ls
 	// must not kill a report other callers wait for.
@@ -470,6 +489,9 @@ func (s *Store) Refresh(force bool) (*model.Tree, error) {
 		if t := s.tryCatchUp(old, stamp, read); t != nil {
 			return t, nil
 		}
+		if s.ownChangeRuns(old) {
+			return old, nil
+		}
 		if s.opts.WaitLVM(ctx, stamped) {
 			// LVM was changing a VG: what the catch-up saw was half
 			// done. Once it is done, the backup shows all of it.
@@ -479,6 +501,9 @@ func (s *Store) Refresh(force bool) (*model.Tree, error) {
 					return t, nil
 				}
 			}
+		}
+		if s.ownChangeRuns(old) {
+			return old, nil
 		}
 	}
 	r, err := s.lvm.Report(ctx, s.opts.VGs)

@@ -441,20 +441,26 @@ func TestCatchUpWithSeqnos(t *testing.T) {
 // devices made, its metadata on the PV, the backup not yet written) waits
 // for the change to end (WaitLVM) and catches up then, without a report.
 // When no LVM command was changing the VG, or the change was more than
-// snapshots, LVM is read.
+// snapshots, LVM is read. When the change is snapfs's own, begun after the
+// access found none (own), the model stays as it was, for the change's end
+// to update: neither a report nor a wait for the lock the change holds.
 func TestCatchUpWaitsForLVMsChange(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
 		busy        bool   // an LVM command holds the VG's lock
+		own         bool   // it is snapfs's own, begun as the catch-up reads the PV
 		start, done string // the steps before the change and once it is done
 		reports     int
 		want        string
 	}{
-		{"a snapshot taken by hand", true, "1-origin", "2-snapshot", 1, "o s1"},
-		{"no LVM command running", false, "1-origin", "2-snapshot", 2, "o s1"},
-		{"renamed by hand", true, "4-removed", "5-renamed", 2, "o s3"},
+		{"a snapshot taken by hand", true, false, "1-origin", "2-snapshot", 1, "o s1"},
+		{"no LVM command running", false, false, "1-origin", "2-snapshot", 2, "o s1"},
+		{"renamed by hand", true, false, "4-removed", "5-renamed", 2, "o s3"},
+		{"a snapshot taken by snapfs", true, true, "1-origin", "2-snapshot", 1, "o"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			var s *Store
+			var began atomic.Bool
 			var mu sync.Mutex
 			backupAt, devicesAt := tc.start, tc.start
 			at := func(step *string) string { mu.Lock(); defer mu.Unlock(); return *step }
@@ -464,14 +470,20 @@ func TestCatchUpWaitsForLVMsChange(t *testing.T) {
 			c := &clock{now: lvmtest.T0}
 			st := &stamper{stamp: "1"}
 			var waitedFor []string
-			s := New(reporter, Options{
+			s = New(reporter, Options{
 				VGs: []string{"vg"}, MaxAge: time.Second, StaleGrace: time.Millisecond, Stamp: st.Stamp, DM: dm,
 				Now: c.Now, Logger: quiet(),
 				ReadBackup:  func(_, vg string) (*lvm.Backup, error) { b, _ := backupStep(t, at(&backupAt)); return b, nil },
 				BackupNames: func(string) ([]string, error) { return []string{"vg"}, nil },
 				MapperNames: func() ([]string, error) { _, names := backupStep(t, at(&devicesAt)); return names, nil },
 				// The PV has the new metadata as soon as the devices do.
-				Seqno: func(string) (string, int, error) { b, _ := backupStep(t, at(&devicesAt)); return "vg", b.Seqno, nil },
+				Seqno: func(string) (string, int, error) {
+					if tc.own && at(&devicesAt) == tc.done && !began.Swap(true) {
+						s.BeginChange()
+					}
+					b, _ := backupStep(t, at(&devicesAt))
+					return "vg", b.Seqno, nil
+				},
 				WaitLVM: func(_ context.Context, vgs []string) bool {
 					waitedFor = vgs
 					if !tc.busy {
@@ -506,8 +518,12 @@ func TestCatchUpWaitsForLVMsChange(t *testing.T) {
 			if got := shown(tree); got != tc.want {
 				t.Errorf("model shows %q, want %q", got, tc.want)
 			}
-			if !slices.Equal(waitedFor, []string{"vg"}) {
-				t.Errorf("waited for LVM's changes of %q, want [vg]", waitedFor)
+			wantWait := []string{"vg"}
+			if tc.own {
+				wantWait = nil
+			}
+			if !slices.Equal(waitedFor, wantWait) {
+				t.Errorf("waited for LVM's changes of %q, want %q", waitedFor, wantWait)
 			}
 		})
 	}
@@ -599,7 +615,8 @@ func (r *blockingReporter) Report(ctx context.Context, vgs []string) (*lvm.Repor
 }
 
 // While a change of snapfs's own is in flight, an access to a model of any
-// age is answered at once, from the model as it was, and starts no report;
+// age, or a refresh not forced, is answered at once, from the model as it
+// was, and starts no report;
 // without one, an access to a model too old waits for the report.
 func TestReadsNeverWaitForAChange(t *testing.T) {
 	r := &blockingReporter{LVM: lvmtest.New(), release: make(chan struct{}), started: make(chan struct{}, 1)}
@@ -624,6 +641,17 @@ func TestReadsNeverWaitForAChange(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("an access waited for a report while a change was in flight")
+	}
+	// So does a refresh that an access began before the change and that
+	// gets to read only now (it waited for another refresh).
+	go func() { t2, _ := s.Refresh(false); got <- t2 }()
+	select {
+	case t2 := <-got:
+		if t2 != first {
+			t.Errorf("a refresh during a change: model %p, want the one before %p", t2, first)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a refresh waited for a report while a change was in flight")
 	}
 	select {
 	case <-r.started:
