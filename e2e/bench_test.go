@@ -63,6 +63,8 @@ func TestBench(t *testing.T) {
 		`(?m)^\| floor: drop a snapshot, 50 LVs \| lvremove -y in an lvm shell: [0-9.]+ ms \| lvremove -y: [0-9.]+ ms \| [0-9.]+ \| \(shown\) \| the least snapfs's row above can be \|$`,
 		`(?m)^\| floor: drop a snapshot, 30 LVs \| lvremove -y in an lvm shell: [0-9.]+ ms \| lvremove -y: [0-9.]+ ms \| [0-9.]+ \| \(shown\) \| the least snapfs's row above can be \|$`,
 		`(?m)^\| read COW allocation \| cat V/O/s/allocated: [0-9.]+ ms \| floor: cat FILE-ON-TMPFS: [0-9.]+ ms \| [0-9.]+ \| ≤ 1.1, 0 processes per read \| (ok|missed, not enforced); 0 LVM processes, \d+ lvm shell commands in 2 reads \|$`,
+		`(?m)^\| floor: read COW allocation through FUSE \| cat LOOPBACK/V/O/s/allocated: [0-9.]+ ms \| cat FILE-ON-TMPFS: [0-9.]+ ms \| [0-9.]+ \| \(shown\) \| what any file system on go-fuse costs here \|$`,
+		`(?m)^- read COW allocation: cat through snapfs takes [0-9.]+ of the same cat through go-fuse's loopback$`,
 		`(?m)^\| read COW allocation, against LVM \| cat V/O/s/allocated: [0-9.]+ ms \| lvs -o snap_percent: [0-9.]+ ms \| [0-9.]+ \| issue 5: ≤ 0.01 \(shown\) \| shown; the floor's [0-9.]+ \|$`,
 		`(?m)^\| walk the tree, cold \| ls -lR MOUNT: [0-9.]+ ms \| floor: ls -lR LOOPBACK: [0-9.]+ ms \| [0-9.]+ \| ≤ 1.25, ≤ 1 LVM process or shell command \| (ok|missed, not enforced); at most [01] LVM processes, \d+ lvm shell commands a walk \|$`,
 		`(?m)^\| walk the tree, warm \| ls -lR MOUNT: [0-9.]+ ms \| floor: ls -lR LOOPBACK: [0-9.]+ ms \| [0-9.]+ \| ≤ 1.1, 0 LVM processes or shell commands \| (ok|missed, not enforced); at most 0 LVM processes, 0 lvm shell commands a walk \|$`,

@@ -14,8 +14,9 @@
 // cost.
 //
 // Beside the measures whose targets are ratios it measures floors: the same
-// measure with snapfs's work taken away (cat of a file on tmpfs; ls -lR and
-// dd through go-fuse's own loopback file system). A floor is shown, never
+// measure with snapfs's work taken away (cat of a file on tmpfs, and through
+// go-fuse's own loopback file system; ls -lR and dd through that loopback).
+// A floor is shown, never
 // enforced: it says whether the target can be reached at all on this
 // machine.
 //
