@@ -9,16 +9,15 @@
 // a second, small VG of -small LVs, with snapfs showing that VG only, and
 // one mkdir and one rmdir in each VG are traced: snapfs's debug log (every
 // FUSE request, every LVM command, the steps of the change) with times from
-// the start of the mkdir or rmdir process. snapfs's own counter of the LVM processes it has
-// started (logged on SIGUSR1) says how many processes a read or a walk
-// cost.
+// the start of the mkdir or rmdir process. snapfs's own counter of the LVM
+// processes it has started (logged on SIGUSR1) says how many processes a
+// read or a walk cost.
 //
 // Beside the measures whose targets are ratios it measures floors: the same
 // measure with snapfs's work taken away (cat of a file on tmpfs, and through
 // go-fuse's own loopback file system; ls -lR and dd through that loopback).
-// A floor is shown, never
-// enforced: it says whether the target can be reached at all on this
-// machine.
+// A floor is shown, never enforced: it says whether the target can be
+// reached at all on this machine.
 //
 // It exits 1 when a target does not hold. With -check, as CI runs it with a
 // few LVs on a loaded machine, only the process counts and the table count:

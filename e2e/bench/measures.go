@@ -259,10 +259,9 @@ func (b *bench) allocated() error {
 		a := func() error {
 			return b.counted(&cost, func() error {
 				// A process that does nothing: what starting one costs.
-				// Then cat of nothing, untimed: the first cat after
-				// another program (the paired lvs) starts slower under
-				// emulation, its code translated anew, and neither timed
-				// cat should pay that for the other.
+				// Then cat of nothing, untimed, so that no timed cat is
+				// the first to start after another program (the paired
+				// lvs): none is favoured by its place in the round.
 				d, err := timed("true")
 				start = append(start, d)
 				if err != nil {
