@@ -18,15 +18,10 @@ import (
 // this tree costs on this machine. It returns the loopback's mount point
 // and the function that takes it all down.
 func (b *bench) loopbackTree() (string, func(), error) {
-	dir, err := os.MkdirTemp("", "bench-tree-")
+	dir, removeCopy, err := freshTmpfs("bench-tree")
 	if err != nil {
 		return "", nil, err
 	}
-	if err := sh("mount", "-t", "tmpfs", "bench-tree", dir); err != nil {
-		os.RemoveAll(dir)
-		return "", nil, err
-	}
-	removeCopy := func() { sh("umount", dir); os.RemoveAll(dir) }
 	if err := snapfs.CopyShape(b.mnt, dir); err != nil {
 		removeCopy()
 		return "", nil, err
@@ -46,6 +41,20 @@ func (b *bench) loopbackTree() (string, func(), error) {
 		return "", nil, err
 	}
 	return mnt, func() { unmount(); removeCopy() }, nil
+}
+
+// freshTmpfs mounts a new tmpfs named name on a new temporary directory
+// and returns the directory and the function that unmounts and removes it.
+func freshTmpfs(name string) (string, func(), error) {
+	dir, err := os.MkdirTemp("", name+"-")
+	if err != nil {
+		return "", nil, err
+	}
+	if err := sh("mount", "-t", "tmpfs", name, dir); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return dir, func() { sh("umount", dir); os.RemoveAll(dir) }, nil
 }
 
 // walkFloorTwice walks the loopback copy of the tree at mnt as walkTwice

@@ -311,15 +311,10 @@ func (b *bench) allocated() error {
 // loopback of it as snapfs mounts itself, and returns the file through the
 // loopback and the function that takes it all down.
 func loopbackFile(content []byte, rel string) (string, func(), error) {
-	dir, err := os.MkdirTemp("", "bench-file-")
+	dir, removeCopy, err := freshTmpfs("bench-file")
 	if err != nil {
 		return "", nil, err
 	}
-	if err := sh("mount", "-t", "tmpfs", "bench-file", dir); err != nil {
-		os.RemoveAll(dir)
-		return "", nil, err
-	}
-	removeCopy := func() { sh("umount", dir); os.RemoveAll(dir) }
 	file := filepath.Join(dir, rel)
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		removeCopy()
