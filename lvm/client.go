@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // DefaultBinary is the LVM binary a Client runs when given none.
@@ -23,6 +24,21 @@ type Client struct {
 	// the host: each active LV is one, and with a thousand LVs that scan
 	// is much of an lvcreate's time.
 	Devices func(vg string) []string
+	// LVDevices, when set, lists the host's device-mapper devices
+	// (DeviceMapper.List). Remove then gives lvremove a global_filter
+	// that spares LVM the look at every LV's device (see
+	// lvDeviceRejects).
+	LVDevices func() ([]DMDevice, error)
+	// Process runs lvmconfig, whose answer is its output, which an lvm
+	// shell does not return; Runner when nil.
+	Process Runner
+	// ConfigDir is LVM's configuration directory, DefaultConfigDir()
+	// when empty: a change to lvm.conf or lvmlocal.conf there makes Remove
+	// read LVM's settings for its filter anew.
+	ConfigDir string
+
+	scanMu sync.Mutex
+	scan   scanSettings
 }
 
 // NewClient returns a Client running binary (DefaultBinary when empty)
@@ -40,6 +56,18 @@ func (c *Client) run(ctx context.Context, args ...string) ([]byte, error) {
 		bin = DefaultBinary
 	}
 	return c.Runner.Run(ctx, append([]string{bin}, args...)...)
+}
+
+// runProcess runs `Binary args...` through Process, or Runner without one.
+func (c *Client) runProcess(ctx context.Context, args ...string) ([]byte, error) {
+	if c.Process == nil {
+		return c.run(ctx, args...)
+	}
+	bin := c.Binary
+	if bin == "" {
+		bin = DefaultBinary
+	}
+	return c.Process.Run(ctx, append([]string{bin}, args...)...)
 }
 
 // Report returns the volume groups named in vgs (all of them when vgs is
@@ -165,9 +193,24 @@ func devicesRefused(err error) bool {
 // Remove removes vg/name: `lvremove --yes VG/NAME`. It fails with ErrInUse
 // while the LV is open. Given an origin, LVM would remove its snapshots
 // with it: callers pass snapshots only.
+//
+// With LVDevices, it runs `lvremove --config devices/global_filter=[...]
+// --yes VG/NAME`, the filter rejecting the devices of LVs (see
+// lvDeviceRejects). An LVM that refuses the command line (exit 3) changed
+// nothing, and the command runs again without it.
 func (c *Client) Remove(ctx context.Context, vg, name string) error {
 	if err := validateLV(vg, name); err != nil {
 		return fmt.Errorf("lvremove %s/%s: %w", vg, name, err)
+	}
+	if cfg := c.scanFilter(ctx); cfg != "" {
+		_, err := c.run(ctx, "lvremove", "--config", cfg, "--yes", vg+"/"+name)
+		var ce *CommandError
+		if !errors.As(err, &ce) || ce.ExitCode != exitInvalidCmdLine {
+			if err != nil {
+				return fmt.Errorf("lvremove %s/%s: %w", vg, name, err)
+			}
+			return nil
+		}
 	}
 	if _, err := c.run(ctx, "lvremove", "--yes", vg+"/"+name); err != nil {
 		return fmt.Errorf("lvremove %s/%s: %w", vg, name, err)

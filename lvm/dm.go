@@ -55,10 +55,24 @@ const (
 	dmActivePresentFlag = 1 << 5 // DM_ACTIVE_PRESENT_FLAG
 	dmBufferFullFlag    = 1 << 8 // DM_BUFFER_FULL_FLAG
 
-	dmIoctlType        = 0xfd // DM_IOCTL
-	dmTableStatusCmd   = 12   // DM_TABLE_STATUS_CMD
-	dmMaxBufSize       = 16 << 20
-	dmNoSuchDeviceHint = "no such device-mapper device"
+	dmUUIDFlag = 1 << 14 // DM_UUID_FLAG: DM_LIST_DEVICES lists UUIDs too
+
+	// struct dm_name_list, one per device in the answer to
+	// DM_LIST_DEVICES: __u64 dev, __u32 next (the offset of the next
+	// entry from this one's start, 0 for the last), the NUL-terminated
+	// name; then, 8-byte aligned, __u32 event_nr and __u32 flags, and,
+	// 8-byte aligned again, the NUL-terminated UUID when flags says so.
+	offListDev           = 0
+	offListNext          = 8
+	offListName          = 12
+	dmNameListHasUUID    = 1 // DM_NAME_LIST_FLAG_HAS_UUID
+	dmNameListDoesntUUID = 2 // DM_NAME_LIST_FLAG_DOESNT_HAVE_UUID
+	dmListInitialBufSize = 16 << 10
+	dmIoctlType          = 0xfd // DM_IOCTL
+	dmListDevicesCmd     = 2    // DM_LIST_DEVICES_CMD
+	dmTableStatusCmd     = 12   // DM_TABLE_STATUS_CMD
+	dmMaxBufSize         = 16 << 20
+	dmNoSuchDeviceHint   = "no such device-mapper device"
 
 	// A COW snapshot's or thin pool's status is one target with a short
 	// line: 2 KiB holds it, and a few dozen linear targets. The kernel
@@ -108,6 +122,97 @@ func fillTableStatusRequest(buf []byte, name string) {
 func bufferFull(buf []byte) bool {
 	return binary.NativeEndian.Uint32(buf[offFlags:])&dmBufferFullFlag != 0
 }
+
+// DMDevice is a device-mapper device as DM_LIST_DEVICES lists it.
+type DMDevice struct {
+	Name string
+	UUID string // "" for a device without one
+}
+
+// ErrNoUUIDs is the error of a device listing from a kernel that does not
+// list UUIDs (before Linux 5.14, device-mapper ioctl 4.45).
+var ErrNoUUIDs = errors.New("the kernel lists device-mapper devices without their UUIDs")
+
+// fillListRequest writes the DM_LIST_DEVICES request, UUIDs asked for, into
+// buf, over whatever buf held.
+func fillListRequest(buf []byte) {
+	clear(buf)
+	ne := binary.NativeEndian
+	ne.PutUint32(buf[offVersion:], dmVersionMajor)
+	ne.PutUint32(buf[offVersion+4:], dmVersionMinor)
+	ne.PutUint32(buf[offVersion+8:], dmVersionPatch)
+	ne.PutUint32(buf[offDataSize:], uint32(len(buf)))
+	ne.PutUint32(buf[offDataStart:], dmIoctlSize)
+	ne.PutUint32(buf[offFlags:], dmUUIDFlag)
+}
+
+// parseNameList decodes the kernel's answer to DM_LIST_DEVICES
+// (drivers/md/dm-ioctl.c: list_devices). An entry that says neither that
+// it has a UUID nor that it has none comes from a kernel that does not list
+// UUIDs: ErrNoUUIDs.
+func parseNameList(buf []byte) ([]DMDevice, error) {
+	if len(buf) < dmIoctlSize {
+		return nil, fmt.Errorf("dm_ioctl: answer of %d bytes, want at least %d", len(buf), dmIoctlSize)
+	}
+	ne := binary.NativeEndian
+	dataSize := min(int(ne.Uint32(buf[offDataSize:])), len(buf))
+	dataStart := int(ne.Uint32(buf[offDataStart:]))
+	if dataStart < dmIoctlSize || dataStart > dataSize {
+		return nil, fmt.Errorf("dm_ioctl: data_start %d outside the answer of %d bytes", dataStart, dataSize)
+	}
+	data := buf[dataStart:dataSize]
+	if len(data) < offListName || ne.Uint64(data[offListDev:]) == 0 {
+		return nil, nil // no devices: the kernel writes a dev of 0
+	}
+	var devs []DMDevice
+	for off := 0; ; {
+		if off+offListName >= len(data) {
+			return nil, fmt.Errorf("dm_ioctl: device entry at offset %d is outside the answer", off)
+		}
+		e := data[off:]
+		name, ok := cStringAt(e, offListName)
+		if !ok {
+			return nil, fmt.Errorf("dm_ioctl: name of the device entry at offset %d is not terminated", off)
+		}
+		extra := align8(offListName + len(name) + 1)
+		if extra+8 > len(e) {
+			return nil, fmt.Errorf("dm_ioctl: device %s: no flags in its entry", name)
+		}
+		d := DMDevice{Name: name}
+		switch flags := ne.Uint32(e[extra+4:]); {
+		case flags&dmNameListHasUUID != 0:
+			if d.UUID, ok = cStringAt(e, extra+8); !ok {
+				return nil, fmt.Errorf("dm_ioctl: UUID of device %s is not terminated", name)
+			}
+		case flags&dmNameListDoesntUUID == 0:
+			return nil, ErrNoUUIDs
+		}
+		devs = append(devs, d)
+		next := int(ne.Uint32(e[offListNext:]))
+		if next == 0 {
+			return devs, nil
+		}
+		if next < offListName {
+			return nil, fmt.Errorf("dm_ioctl: device %s points to the next entry %d bytes on", name, next)
+		}
+		off += next
+	}
+}
+
+// cStringAt returns the NUL-terminated string at b[off:], and false when
+// it has no terminator within b.
+func cStringAt(b []byte, off int) (string, bool) {
+	if off >= len(b) {
+		return "", false
+	}
+	end := bytes.IndexByte(b[off:], 0)
+	if end < 0 {
+		return "", false
+	}
+	return string(b[off : off+end]), true
+}
+
+func align8(n int) int { return (n + 7) &^ 7 }
 
 // parseTableStatus decodes the kernel's answer to DM_TABLE_STATUS.
 func parseTableStatus(buf []byte) (*DeviceStatus, error) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -22,11 +23,17 @@ const dmControl = "/dev/mapper/control"
 // and the number.
 const dmTableStatus = 3<<30 | dmIoctlSize<<16 | dmIoctlType<<8 | dmTableStatusCmd
 
+// dmListDevices is DM_LIST_DEVICES in the same encoding.
+const dmListDevices = 3<<30 | dmIoctlSize<<16 | dmIoctlType<<8 | dmListDevicesCmd
+
 // DeviceMapper reads device-mapper status through the kernel's ioctl
 // interface, without starting a process. It is safe for concurrent use.
 type DeviceMapper struct {
 	f  *os.File
 	fd uintptr // f's descriptor, valid until Close
+	// listSize is the size of the buffer the last device listing needed,
+	// where the next one starts.
+	listSize atomic.Int64
 }
 
 // OpenDeviceMapper opens /dev/mapper/control. It fails where the kernel has
@@ -111,6 +118,31 @@ func (d *DeviceMapper) tableStatus(name string, parse func(buf []byte) error) er
 		}
 		if len(buf) >= dmMaxBufSize {
 			return fmt.Errorf("device-mapper device %s: status larger than %d bytes", name, dmMaxBufSize)
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// List returns every device-mapper device of the host, with its UUID, from
+// DM_LIST_DEVICES. On a kernel that lists no UUIDs it fails with
+// ErrNoUUIDs.
+func (d *DeviceMapper) List() ([]DMDevice, error) {
+	buf := make([]byte, max(dmListInitialBufSize, d.listSize.Load()))
+	for {
+		fillListRequest(buf)
+		if err := d.ioctl(dmListDevices, buf); err != nil {
+			return nil, fmt.Errorf("device-mapper: DM_LIST_DEVICES: %w", err)
+		}
+		if !bufferFull(buf) {
+			d.listSize.Store(int64(len(buf)))
+			devs, err := parseNameList(buf)
+			if err != nil {
+				return nil, fmt.Errorf("device-mapper: DM_LIST_DEVICES: %w", err)
+			}
+			return devs, nil
+		}
+		if len(buf) >= dmMaxBufSize {
+			return nil, fmt.Errorf("device-mapper: DM_LIST_DEVICES: list larger than %d bytes", dmMaxBufSize)
 		}
 		buf = make([]byte, 2*len(buf))
 	}

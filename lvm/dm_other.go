@@ -34,3 +34,8 @@ func (d *DeviceMapper) Status(name string) (*DeviceStatus, error) {
 func (d *DeviceMapper) SnapshotStatus(name string) (SnapshotStatus, error) {
 	return SnapshotStatus{}, fmt.Errorf("device-mapper: %w", errors.ErrUnsupported)
 }
+
+// List is not available on this platform.
+func (d *DeviceMapper) List() ([]DMDevice, error) {
+	return nil, fmt.Errorf("device-mapper: %w", errors.ErrUnsupported)
+}

@@ -110,6 +110,14 @@ func openBackends(cfg Config, log *slog.Logger) *backends {
 		log.Warn("device-mapper status unavailable, reading allocation from lvs reports instead", "err", err)
 	} else {
 		b.dm = d
+		// An rmdir's lvremove is a process of its own that LVM is told
+		// to skip the devices of LVs in (lvm.Client.Remove): it reads
+		// the settings that depends on now, not in the first rmdir.
+		b.client.LVDevices = d.List
+		b.client.Process = debugRunner{b.runner.Fallback, log}
+		if err := b.client.ReadScanSettings(context.Background()); err != nil {
+			log.Warn("rmdir's lvremove will look at every device: LVM's settings for its filter are unknown", "err", err)
+		}
 	}
 	b.xen = openXen(cfg, debugRunner{&xen.ExecRunner{Timeout: time.Duration(cfg.CommandTimeout)}, log}, log)
 	if b.xen == nil && quiesceConfigured(cfg) {

@@ -1,0 +1,269 @@
+package lvm
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// nameListAnswer builds the kernel's answer to DM_LIST_DEVICES with
+// DM_UUID_FLAG (drivers/md/dm-ioctl.c: list_devices): per device its dev,
+// next and name, then 8-byte aligned event_nr and flags, then, aligned
+// again, its UUID when it has one. flagsOf gives an entry's flags (old
+// kernels write 0).
+func nameListAnswer(devs []DMDevice, flagsOf func(DMDevice) uint32) []byte {
+	buf := make([]byte, 4096)
+	fillListRequest(buf)
+	ne := binary.NativeEndian
+	data := buf[dmIoctlSize:]
+	off, prev := 0, -1
+	for i, d := range devs {
+		if prev >= 0 {
+			ne.PutUint32(data[prev+offListNext:], uint32(off-prev))
+		}
+		ne.PutUint64(data[off+offListDev:], uint64(253<<8|i+1))
+		copy(data[off+offListName:], d.Name)
+		extra := off + align8(offListName+len(d.Name)+1)
+		ne.PutUint32(data[extra:], 1)
+		flags := flagsOf(d)
+		ne.PutUint32(data[extra+4:], flags)
+		prev, off = off, extra+8
+		if flags&dmNameListHasUUID != 0 {
+			copy(data[off:], d.UUID)
+			off = align8(off + len(d.UUID) + 1)
+		}
+	}
+	ne.PutUint32(buf[offDataSize:], uint32(dmIoctlSize+max(off, 16)))
+	return buf
+}
+
+func uuidFlags(d DMDevice) uint32 {
+	if d.UUID == "" {
+		return dmNameListDoesntUUID
+	}
+	return dmNameListHasUUID
+}
+
+func TestParseNameList(t *testing.T) {
+	devs := []DMDevice{
+		{Name: "vg-o", UUID: "LVM-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
+		{Name: "vg-o-real", UUID: "LVM-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-real"},
+		{Name: "plain"},
+		{Name: "luks-1234", UUID: "CRYPT-LUKS2-1234-luks-1234"},
+	}
+	got, err := parseNameList(nameListAnswer(devs, uuidFlags))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, devs) {
+		t.Errorf("got %+v\nwant %+v", got, devs)
+	}
+
+	// No devices: the kernel writes a dev of 0 and nothing else.
+	if got, err := parseNameList(nameListAnswer(nil, uuidFlags)); err != nil || got != nil {
+		t.Errorf("no devices: %+v, %v", got, err)
+	}
+	// A kernel before 4.45 ignores DM_UUID_FLAG and leaves flags 0.
+	old := nameListAnswer(devs, func(DMDevice) uint32 { return 0 })
+	if _, err := parseNameList(old); !errors.Is(err, ErrNoUUIDs) {
+		t.Errorf("an old kernel's answer: %v, want ErrNoUUIDs", err)
+	}
+	// An answer cut short is an error, not a shorter list.
+	short := nameListAnswer(devs, uuidFlags)
+	binary.NativeEndian.PutUint32(short[offDataSize:], dmIoctlSize+40)
+	if got, err := parseNameList(short); err == nil {
+		t.Errorf("an answer cut short: %+v, no error", got)
+	}
+}
+
+func TestDMVGPart(t *testing.T) {
+	tests := []struct {
+		name, vg string
+		ok       bool
+	}{
+		{"vg-lv", "vg", true},
+		{"vg-lv-real", "vg", true},
+		{"snapfs--vm-a", "snapfs--vm", true},
+		{"a---b", "a--", true}, // VG "a-", LV "b"
+		{"a--b-c--d", "a--b", true},
+		{"mpatha", "", false},
+		{"luks--x", "", false},
+		{"-x", "", false},
+		{"x-", "", false},
+	}
+	for _, tt := range tests {
+		vg, ok := dmVGPart(tt.name)
+		if vg != tt.vg || ok != tt.ok {
+			t.Errorf("dmVGPart(%q) = %q, %v; want %q, %v", tt.name, vg, ok, tt.vg, tt.ok)
+		}
+	}
+}
+
+func TestLVDeviceRejects(t *testing.T) {
+	lv := func(name string) DMDevice { return DMDevice{Name: name, UUID: "LVM-" + strings.Repeat("a", 64)} }
+	tests := []struct {
+		name string
+		devs []DMDevice
+		want []string
+	}{
+		{"none", nil, nil},
+		{"LVs and their layers", []DMDevice{lv("bench-o0000"), lv("bench-o0000-real"), lv("bench-s0000"), lv("bench-s0000-cow")},
+			[]string{"r|^/dev/mapper/bench-[^-]|"}},
+		{"a VG with a hyphen", []DMDevice{lv("snapfs--vm-a")}, []string{"r|^/dev/mapper/snapfs--vm-[^-]|"}},
+		{"dots and pluses", []DMDevice{lv("my.vg+1-x")}, []string{"r|^/dev/mapper/my[.]vg[+]1-[^-]|"}},
+		{"two VGs, sorted", []DMDevice{lv("vg2-a"), lv("vg1-a")},
+			[]string{"r|^/dev/mapper/vg1-[^-]|", "r|^/dev/mapper/vg2-[^-]|"}},
+		// A LUKS device named as an LV of VG data would be, which may
+		// hold one of data's PVs: no filter for data.
+		{"a LUKS device named as an LV", []DMDevice{lv("data-home"), {Name: "data-crypt", UUID: "CRYPT-LUKS2-1234-data-crypt"}, lv("vg-a")},
+			[]string{"r|^/dev/mapper/vg-[^-]|"}},
+		{"listed before the LVs", []DMDevice{{Name: "data-crypt", UUID: "CRYPT-LUKS2-1234-data-crypt"}, lv("data-home")}, nil},
+		{"a device without a UUID", []DMDevice{lv("vg-a"), {Name: "vg-b"}}, nil},
+		// kpartx's partitions of an LV: a UUID of their own.
+		{"a partition of an LV", []DMDevice{lv("vg-disk"), {Name: "vg-disk1", UUID: "part1-LVM-" + strings.Repeat("a", 64)}}, nil},
+		{"names of no VG", []DMDevice{{Name: "mpatha", UUID: "mpath-3600"}, {Name: "luks--x", UUID: "CRYPT-x"}, lv("vg-a")},
+			[]string{"r|^/dev/mapper/vg-[^-]|"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := lvDeviceRejects(tt.devs); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestScanFilterConfig(t *testing.T) {
+	got := scanFilterConfig([]string{"r|^/dev/mapper/vg1-[^-]|", "r|^/dev/mapper/vg2-[^-]|"})
+	if want := `devices/global_filter=["r|^/dev/mapper/vg1-[^-]|","r|^/dev/mapper/vg2-[^-]|"]`; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+func TestParseScanSettings(t *testing.T) {
+	// lvm 2.03.16's lvmconfig --typeconfig full, in the VM.
+	s, err := parseScanSettings([]byte("global_filter=[\"a|.*|\"]\nscan_lvs=0\nuse_devicesfile=0\n"))
+	if err != nil || s.globalFilter != defaultGlobalFilter || s.scanLVs || s.devicesFile {
+		t.Errorf("defaults: %+v, %v", s, err)
+	}
+	s, err = parseScanSettings([]byte("global_filter=[\"r|^/dev/sdb$|\",\"a|.*|\"]\nscan_lvs=1\nuse_devicesfile=1\n"))
+	if err != nil || s.globalFilter != `["r|^/dev/sdb$|","a|.*|"]` || !s.scanLVs || !s.devicesFile {
+		t.Errorf("set: %+v, %v", s, err)
+	}
+	for _, out := range []string{"", "scan_lvs=0\nuse_devicesfile=0\n", "global_filter=[\"a|.*|\"]\nuse_devicesfile=0\n",
+		"global_filter=[]\nscan_lvs=yes\nuse_devicesfile=0\n"} {
+		if _, err := parseScanSettings([]byte(out)); err == nil {
+			t.Errorf("%q: no error", out)
+		}
+	}
+}
+
+// lvmRunner answers every command with config, as lvmconfig would, and
+// records each command.
+type lvmRunner struct {
+	config string
+	calls  [][]string
+}
+
+func (r *lvmRunner) Run(ctx context.Context, argv ...string) ([]byte, error) {
+	r.calls = append(r.calls, argv)
+	return []byte(r.config), nil
+}
+
+// TestClientRemoveFilter: with LVDevices, lvremove gets a global_filter that
+// rejects the LVs' devices in place of LVM's default one; lvmconfig runs
+// once, as a process, and again after lvm.conf changed. Without a filter
+// to give (a global_filter of the administrator's, a devices file,
+// scan_lvs set, no listing, no VG wholly LVM's) it is the plain lvremove;
+// an LVM that refuses the command line gets the plain one too; any other
+// failure is the answer.
+func TestClientRemoveFilter(t *testing.T) {
+	ctx := context.Background()
+	lvs := []DMDevice{{Name: "vg-o", UUID: "LVM-x"}, {Name: "vg-s", UUID: "LVM-y"}}
+	defaults := "global_filter=[\"a|.*|\"]\nscan_lvs=0\nuse_devicesfile=0\n"
+	filtered := []string{"lvm", "lvremove", "--config", `devices/global_filter=["r|^/dev/mapper/vg-[^-]|"]`, "--yes", "vg/s"}
+	config := []string{"lvm", "lvmconfig", "--typeconfig", "full", "devices/global_filter", "devices/scan_lvs", "devices/use_devicesfile"}
+	plain := []string{"lvm", "lvremove", "--yes", "vg/s"}
+	unknown := commandError([]string{"lvm", "lvremove"}, 3, []byte("  Error during parsing of command line.\n"), nil)
+	inUse := commandError([]string{"lvm", "lvremove"}, 5, []byte("  Logical volume vg/s in use.\n"), nil)
+	tests := []struct {
+		name    string
+		config  string
+		devs    []DMDevice
+		listErr error
+		answers []error
+		shell   [][]string
+		err     error
+	}{
+		{"filtered", defaults, lvs, nil, nil, [][]string{filtered}, nil},
+		{"in use", defaults, lvs, nil, []error{inUse}, [][]string{filtered}, ErrInUse},
+		{"an LVM refusing the command line", defaults, lvs, nil, []error{unknown}, [][]string{filtered, plain}, nil},
+		{"scan_lvs", "global_filter=[\"a|.*|\"]\nscan_lvs=1\nuse_devicesfile=0\n", lvs, nil, nil, [][]string{plain}, nil},
+		{"a devices file", "global_filter=[\"a|.*|\"]\nscan_lvs=0\nuse_devicesfile=1\n", lvs, nil, nil, [][]string{plain}, nil},
+		{"the administrator's global_filter", "global_filter=[\"r|^/dev/sdb$|\",\"a|.*|\"]\nscan_lvs=0\nuse_devicesfile=0\n", lvs, nil, nil, [][]string{plain}, nil},
+		{"settings unreadable", "", lvs, nil, nil, [][]string{plain}, nil},
+		{"no listing", defaults, nil, ErrNoUUIDs, nil, [][]string{plain}, nil},
+		{"no VG wholly LVM's", defaults, []DMDevice{{Name: "vg-o", UUID: "LVM-x"}, {Name: "vg-crypt", UUID: "CRYPT-1"}}, nil, nil, [][]string{plain}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			shell := &scriptRunner{answers: tt.answers}
+			proc := &lvmRunner{config: tt.config}
+			c := NewClient(shell, "")
+			c.Process, c.ConfigDir = proc, t.TempDir()
+			c.LVDevices = func() ([]DMDevice, error) { return tt.devs, tt.listErr }
+			err := c.Remove(ctx, "vg", "s")
+			if !errors.Is(err, tt.err) || (err == nil) != (tt.err == nil) {
+				t.Errorf("err = %v, want %v", err, tt.err)
+			}
+			if want := [][]string{config}; !reflect.DeepEqual(proc.calls, want) {
+				t.Errorf("processes:\n got %q\nwant %q", proc.calls, want)
+			}
+			if !reflect.DeepEqual(shell.calls, tt.shell) {
+				t.Errorf("shell commands:\n got %q\nwant %q", shell.calls, tt.shell)
+			}
+		})
+	}
+
+	t.Run("settings read once, and again after a change", func(t *testing.T) {
+		dir := t.TempDir()
+		conf := filepath.Join(dir, "lvm.conf")
+		if err := os.WriteFile(conf, []byte("devices {}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		proc, shell := &lvmRunner{config: defaults}, &scriptRunner{}
+		c := NewClient(shell, "")
+		c.Process, c.ConfigDir = proc, dir
+		c.LVDevices = func() ([]DMDevice, error) { return lvs, nil }
+		if err := c.ReadScanSettings(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := c.Remove(ctx, "vg", "s"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if want := [][]string{config}; !reflect.DeepEqual(proc.calls, want) {
+			t.Errorf("processes:\n got %q\nwant %q", proc.calls, want)
+		}
+		later := time.Now().Add(time.Minute)
+		if err := os.Chtimes(conf, later, later); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Remove(ctx, "vg", "s"); err != nil {
+			t.Fatal(err)
+		}
+		if want := [][]string{config, config}; !reflect.DeepEqual(proc.calls, want) {
+			t.Errorf("after lvm.conf changed:\n got %q\nwant %q", proc.calls, want)
+		}
+		if want := [][]string{filtered, filtered, filtered}; !reflect.DeepEqual(shell.calls, want) {
+			t.Errorf("shell commands:\n got %q\nwant %q", shell.calls, want)
+		}
+	})
+}

@@ -1,0 +1,113 @@
+//go:build vmguest
+
+package lvm
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestGuestScanFilter: the kernel's device listing is dmsetup's; the filter
+// Remove gives lvremove makes real LVM reject the LVs' devices (it says so
+// at -vvvv) and no other device, and leaves the VG's metadata whole; there
+// is none while the administrator has a global_filter of their own (in
+// lvmlocal.conf, read again once it changes) or while a device that is
+// not LVM's bears a name of the VG's LVs.
+func TestGuestScanFilter(t *testing.T) {
+	vmSetup(t)
+	ctx := context.Background()
+	vmRun(t, "lvcreate", "--quiet", "-L", "8M", "-n", "o", vmVG)
+	vmRun(t, "lvcreate", "--quiet", "-s", "-L", "8M", "-n", "s", vmVG+"/o")
+
+	dm, err := OpenDeviceMapper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dm.Close()
+	devs, err := dm.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, d := range devs {
+		got[d.Name] = d.UUID
+	}
+	out := strings.TrimSpace(vmRun(t, "dmsetup", "info", "-c", "--noheadings", "--separator", " ", "-o", "name,uuid"))
+	want := strings.Split(out, "\n")
+	if len(want) != len(devs) {
+		t.Errorf("listed %d devices, dmsetup %d:\n%+v\n%s", len(devs), len(want), devs, out)
+	}
+	for _, line := range want {
+		name, uuid, _ := strings.Cut(line, " ")
+		if u, ok := got[name]; !ok || u != uuid {
+			t.Errorf("dmsetup: %s %s; listed: %q (listed: %v)", name, uuid, u, ok)
+		}
+	}
+	if !strings.HasPrefix(got["snapfs--vm-s-cow"], "LVM-") {
+		t.Errorf("no LVM UUID listed for snapfs--vm-s-cow: %+v", devs)
+	}
+
+	local := filepath.Join(DefaultConfigDir(), "lvmlocal.conf")
+	if err := os.WriteFile(local, []byte("devices {\n\tglobal_filter = [ \"r|^/dev/snapfs-nonexistent$|\", \"a|.*|\" ]\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(local) })
+	c := NewClient(&ExecRunner{}, "")
+	c.LVDevices = dm.List
+	if err := c.ReadScanSettings(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if cfg := c.scanFilter(ctx); cfg != "" {
+		t.Errorf("filter with a global_filter of the administrator's: %s", cfg)
+	}
+	os.Remove(local)
+	cfg := c.scanFilter(ctx)
+	if want := `devices/global_filter=["r|^/dev/mapper/snapfs--vm-[^-]|"]`; cfg != want {
+		t.Fatalf("filter:\n got %s\nwant %s", cfg, want)
+	}
+
+	// LVM rejects the four devices (o, o-real, s, s-cow) by the
+	// filter, and none without it; it still finds the VG's PV.
+	skipped := func(args ...string) int {
+		cmd := exec.Command("lvm", append([]string{"lvs", "-vvvv"}, args...)...)
+		cmd.Env = append(os.Environ(), lvmEnv...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%q: %v", cmd.Args, err)
+		}
+		return strings.Count(string(out), "Skipping (regex)")
+	}
+	if n := skipped("--config", cfg, vmVG); n < 4 {
+		t.Errorf("lvs with the filter: %d devices skipped by regex, want the LVs' 4 at least", n)
+	}
+	if n := skipped(vmVG); n != 0 {
+		t.Errorf("lvs without it: %d devices skipped by regex, want none", n)
+	}
+	if pvs := vmRun(t, "pvs", "--config", cfg, "--noheadings", "-o", "vg_name"); strings.TrimSpace(pvs) != vmVG {
+		t.Errorf("pvs with the filter: %q, want the PV of %s", pvs, vmVG)
+	}
+
+	if err := c.Remove(ctx, vmVG, "s"); err != nil {
+		t.Fatal(err)
+	}
+	if lvs := strings.Fields(vmRun(t, "lvs", "--noheadings", "-o", "lv_name", vmVG)); len(lvs) != 1 || lvs[0] != "o" {
+		t.Errorf("LVs after the removal: %q, want o alone", lvs)
+	}
+	vmRun(t, "vgck", vmVG)
+
+	// A device that is not LVM's, named as an LV of the VG would be.
+	vmRun(t, "dmsetup", "create", "snapfs--vm-crypt", "--table", "0 8 zero")
+	t.Cleanup(func() { exec.Command("dmsetup", "remove", "snapfs--vm-crypt").Run() })
+	if cfg := c.scanFilter(ctx); cfg != "" {
+		t.Errorf("filter with snapfs--vm-crypt there: %s", cfg)
+	}
+	vmRun(t, "lvcreate", "--quiet", "-s", "-L", "8M", "-n", "s2", vmVG+"/o")
+	if err := c.Remove(ctx, vmVG, "s2"); err != nil {
+		t.Fatal(err)
+	}
+	vmRun(t, "vgck", vmVG)
+}
