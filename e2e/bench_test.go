@@ -54,12 +54,12 @@ func TestBench(t *testing.T) {
 		`(?m)^bench: made 50 LVs \(25 snapshots\) in \S+ with one vgcfgrestore`,
 		`(?m)^snapfs bench, \d{4}-\d\d-\d\d: 50 LVs \(25 snapshots\) in VG bench and 30 LVs in VG small, 2 rounds, medians$`,
 		`(?m)^\| measure \| A \(snapfs\) \| B \(by hand, or the floor\) \| A/B \| target \| result \|$`,
-		`(?m)^\| take a snapshot, 50 LVs \| mkdir V/O/s: [0-9.]+ ms \| lvcreate -s: [0-9.]+ ms \| [0-9.]+ \| ≤ 0.8, 1 LVM command each \| (ok|missed, not enforced); 2 LVM processes, 0 lvm shell commands in 2 mkdirs \|$`,
-		`(?m)^\| take a snapshot, 30 LVs \| mkdir V/O/s: [0-9.]+ ms \| lvcreate -s: [0-9.]+ ms \| [0-9.]+ \| ≤ 0.8, 1 LVM command each \| (ok|missed, not enforced); 2 LVM processes, 0 lvm shell commands in 2 mkdirs \|$`,
+		`(?m)^\| take a snapshot, 50 LVs \| mkdir V/O/s: [0-9.]+ ms \| lvcreate -s: [0-9.]+ ms \| [0-9.]+ \| ≤ 0.8, 1 LVM command each \| (ok|missed, not enforced); 0 LVM processes, 2 lvm shell commands in 2 mkdirs \|$`,
+		`(?m)^\| take a snapshot, 30 LVs \| mkdir V/O/s: [0-9.]+ ms \| lvcreate -s: [0-9.]+ ms \| [0-9.]+ \| ≤ 0.8, 1 LVM command each \| (ok|missed, not enforced); 0 LVM processes, 2 lvm shell commands in 2 mkdirs \|$`,
 		`(?m)^\| drop a snapshot, 50 LVs \| rmdir V/O/s: [0-9.]+ ms \| lvremove -y: [0-9.]+ ms \| [0-9.]+ \| ≤ 0.8, 1 LVM command each \| (ok|missed, not enforced); 0 LVM processes, 2 lvm shell commands in 2 rmdirs \|$`,
 		`(?m)^\| drop a snapshot, 30 LVs \| rmdir V/O/s: [0-9.]+ ms \| lvremove -y: [0-9.]+ ms \| [0-9.]+ \| ≤ 0.8, 1 LVM command each \| (ok|missed, not enforced); 0 LVM processes, 2 lvm shell commands in 2 rmdirs \|$`,
-		`(?m)^\| floor: take a snapshot, 50 LVs \| lvcreate -s --devices PVS: [0-9.]+ ms \| lvcreate -s: [0-9.]+ ms \| [0-9.]+ \| \(shown\) \| the least snapfs's row above can be \|$`,
-		`(?m)^\| floor: take a snapshot, 30 LVs \| lvcreate -s --devices PVS: [0-9.]+ ms \| lvcreate -s: [0-9.]+ ms \| [0-9.]+ \| \(shown\) \| the least snapfs's row above can be \|$`,
+		`(?m)^\| floor: take a snapshot, 50 LVs \| lvcreate -s, LVs' devices filtered: [0-9.]+ ms \| lvcreate -s: [0-9.]+ ms \| [0-9.]+ \| \(shown\) \| the least snapfs's row above can be \|$`,
+		`(?m)^\| floor: take a snapshot, 30 LVs \| lvcreate -s, LVs' devices filtered: [0-9.]+ ms \| lvcreate -s: [0-9.]+ ms \| [0-9.]+ \| \(shown\) \| the least snapfs's row above can be \|$`,
 		`(?m)^\| floor: drop a snapshot, 50 LVs \| lvremove -y, LVs' devices filtered: [0-9.]+ ms \| lvremove -y: [0-9.]+ ms \| [0-9.]+ \| \(shown\) \| the least snapfs's row above can be \|$`,
 		`(?m)^\| floor: drop a snapshot, 30 LVs \| lvremove -y, LVs' devices filtered: [0-9.]+ ms \| lvremove -y: [0-9.]+ ms \| [0-9.]+ \| \(shown\) \| the least snapfs's row above can be \|$`,
 		`(?m)^\| read COW allocation \| cat V/O/s/allocated: [0-9.]+ ms \| floor: cat FILE-ON-TMPFS: [0-9.]+ ms \| [0-9.]+ \| ≤ 1.1, 0 processes per read \| (ok|missed, not enforced); 0 LVM processes, \d+ lvm shell commands in 2 reads \|$`,
@@ -75,16 +75,16 @@ func TestBench(t *testing.T) {
 		`(?m)^\| memory, 50 LVs \| RSS [0-9.]+ MB \| — \| — \| ≤ 40 MB \| ok \|$`,
 		`(?m)^\| the guard idle, 25 snapshots, 10s \| guard every 1s: \S+ CPU \([0-9.]+%\) \| guard off: \S+ CPU \([0-9.]+%\) \| -?[0-9.]+% of a CPU \| < 1% of a CPU on hardware \(shown\) \| (under 1% of a CPU|1% of a CPU or more, under emulation \(not enforced\)) \|$`,
 		// The traces: the mkdir's and the rmdir's FUSE request, the
-		// lvcreate (given the VG's PVs) or lvremove, and their steps.
+		// lvcreate or lvremove (given the filter), and their steps.
 		`(?m)^mkdir traced in VG small \(30 LVs\), .*\n\n\s+0 ms  bench: starts mkdir \S+/small/o0000/t1\n(\s*\d+ ms  .*\n)*\s*\d+ ms  rx \d+: MKDIR .*"t1"`,
 		`(?m)^mkdir traced in VG bench \(50 LVs\), .*\n\n\s+0 ms  bench: starts mkdir \S+/bench/o0000/t1\n(\s*\d+ ms  .*\n)*\s*\d+ ms  rx \d+: MKDIR .*"t1"`,
 		// (The times are padded to six characters: a slow run's need none.)
-		`(?m)^\s*\d+ ms  command argv="lvm lvcreate --devices /dev/\S+ --snapshot --name t1 --size 8M bench/o0000" duration=\S+ err=<nil>$`,
+		`(?m)^\s*\d+ ms  command argv="lvm lvcreate --config devices/global_filter=\[.*r\|\^/dev/mapper/bench-\[\^-\]\|.*\] --snapshot --name t1 --size 8M bench/o0000" duration=\S+ err=<nil>$`,
 		`(?m)^\s*\d+ ms  snapshot taken lv=bench/t1 lock_wait=\S+ lvcreate=\S+ model=\S+$`,
 		`(?m)^\s*[0-9.]+ ms  bench: mkdir has exited$`,
 		`(?m)^rmdir traced in VG small \(30 LVs\), .*\n\n\s+0 ms  bench: starts rmdir \S+/small/o0000/t1\n(\s*\d+ ms  .*\n)*\s*\d+ ms  rx \d+: RMDIR .*"t1"`,
 		`(?m)^rmdir traced in VG bench \(50 LVs\), .*\n\n\s+0 ms  bench: starts rmdir \S+/bench/o0000/t1\n(\s*\d+ ms  .*\n)*\s*\d+ ms  rx \d+: RMDIR .*"t1"`,
-		`(?m)^\s*\d+ ms  command argv="lvm lvremove --config devices/global_filter=\[.*"r\|\^/dev/mapper/bench-\[\^-\]\|".*\] --yes bench/t1" duration=\S+ err=<nil>$`,
+		`(?m)^\s*\d+ ms  command argv="lvm lvremove --config devices/global_filter=\[.*r\|\^/dev/mapper/bench-\[\^-\]\|.*\] --yes bench/t1" duration=\S+ err=<nil>$`,
 		`(?m)^\s*\d+ ms  snapshot removed lv=bench/t1 checks=\S+ lock_wait=\S+ lvremove=\S+ model=\S+$`,
 		`(?m)^\s*[0-9.]+ ms  bench: rmdir has exited$`,
 		// The scaling mode.

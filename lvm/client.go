@@ -20,21 +20,22 @@ type Client struct {
 	Binary string // "lvm" when empty
 	// Devices, when set, returns the devices of the PVs of VG vg, or nil
 	// when not all are known. CreateSnapshot then names them to LVM
-	// (--devices), which spares it the scan of every other block device of
-	// the host: each active LV is one, and with a thousand LVs that scan
-	// is much of an lvcreate's time.
+	// (--devices), when it has no filter to give (LVDevices), which spares
+	// it the scan of every other block device of the host: each active LV
+	// is one, and with a thousand LVs that scan is much of an lvcreate's
+	// time.
 	Devices func(vg string) []string
 	// LVDevices, when set, lists the host's device-mapper devices
-	// (DeviceMapper.List). Remove then gives lvremove a global_filter
-	// that spares LVM the look at every LV's device (see
+	// (DeviceMapper.List). CreateSnapshot and Remove then give LVM a
+	// global_filter that spares it the look at every LV's device (see
 	// lvDeviceRejects).
 	LVDevices func() ([]DMDevice, error)
 	// Process runs lvmconfig, whose answer is its output, which an lvm
 	// shell does not return; Runner when nil.
 	Process Runner
 	// ConfigDir is LVM's configuration directory, DefaultConfigDir()
-	// when empty: a change to lvm.conf or lvmlocal.conf there makes Remove
-	// read LVM's settings for its filter anew.
+	// when empty: a change to lvm.conf or lvmlocal.conf there makes the next
+	// command with a filter read LVM's settings for it anew.
 	ConfigDir string
 
 	scanMu sync.Mutex
@@ -107,6 +108,10 @@ func (c *Client) Report(ctx context.Context, vgs []string) (*Report, error) {
 // moment. The name and tags are validated first; an invalid one starts no
 // process.
 //
+// With LVDevices, the command gets a global_filter that spares LVM the look
+// at every LV's device (see lvDeviceRejects); without one to give, Devices
+// names the VG's PVs (--devices, a process of its own) when it knows them.
+//
 // LVM creates the snapshot whole or not at all. Beware that with an extents
 // size LVM allocates approximately (it may settle for less space than
 // asked), where a fixed size fails with ErrNoSpace.
@@ -139,6 +144,16 @@ func (c *Client) CreateSnapshot(ctx context.Context, vg, origin, name string, si
 		args = append(args, "--addtag", tag)
 	}
 	args = append(args, vg+"/"+origin)
+	if cfg := c.scanFilter(ctx); cfg != "" {
+		_, err := c.run(ctx, append([]string{args[0], "--config", cfg}, args[1:]...)...)
+		if !invalidCommandLine(err) {
+			if err != nil {
+				return fmt.Errorf("lvcreate %s/%s: %w", vg, name, err)
+			}
+			return nil
+		}
+		// LVM changed nothing: it refused the command line.
+	}
 	if devs := c.devices(vg); devs != "" {
 		_, err := c.run(ctx, append([]string{args[0], "--devices", devs}, args[1:]...)...)
 		if !devicesRefused(err) {
@@ -176,6 +191,13 @@ func (c *Client) devices(vg string) string {
 	return strings.Join(devs, ",")
 }
 
+// invalidCommandLine tells whether err is LVM refusing a command line
+// (exit 3), which changes nothing.
+func invalidCommandLine(err error) bool {
+	var ce *CommandError
+	return errors.As(err, &ce) && ce.ExitCode == exitInvalidCmdLine
+}
+
 // devicesRefused tells whether err is LVM refusing a command for its
 // --devices list before changing anything: a PV of the VG not in the list
 // (lvcreate, lvrename and lvextend will not change a VG with PVs missing;
@@ -204,8 +226,7 @@ func (c *Client) Remove(ctx context.Context, vg, name string) error {
 	}
 	if cfg := c.scanFilter(ctx); cfg != "" {
 		_, err := c.run(ctx, "lvremove", "--config", cfg, "--yes", vg+"/"+name)
-		var ce *CommandError
-		if !errors.As(err, &ce) || ce.ExitCode != exitInvalidCmdLine {
+		if !invalidCommandLine(err) {
 			if err != nil {
 				return fmt.Errorf("lvremove %s/%s: %w", vg, name, err)
 			}

@@ -11,8 +11,9 @@ import (
 )
 
 // An LVM command looks at every block device of the host before it reads a
-// VG, and every active LV is one: with a thousand LVs that look is a third
-// of an lvremove run as a process of its own (measured in the test VM). The
+// VG, and every active LV is one: with a thousand LVs that look is more
+// than a third of an lvremove or lvcreate in an lvm shell (measured in the
+// test VM). The
 // devices of LVs can hold no PV that LVM would use (devices/scan_lvs is 0 by
 // default, and LVM then skips them after looking), so a global_filter that
 // rejects them by name first spares LVM the look and changes nothing else.
@@ -206,10 +207,11 @@ func configStamp(dir string) string {
 	return b.String()
 }
 
-// ReadScanSettings reads the LVM settings the device filter of Remove
-// depends on (see lvDeviceRejects) now, with lvmconfig, so that the first
-// rmdir does not pay that command. Remove reads them itself when LVM's
-// configuration files change. It does nothing without LVDevices.
+// ReadScanSettings reads the LVM settings the device filter of
+// CreateSnapshot and Remove depends on (see lvDeviceRejects) now, with
+// lvmconfig, so that the first of them does not pay that command. They
+// read them themselves when LVM's configuration files change. It does
+// nothing without LVDevices.
 func (c *Client) ReadScanSettings(ctx context.Context) error {
 	if c.LVDevices == nil {
 		return nil

@@ -267,3 +267,45 @@ func TestClientRemoveFilter(t *testing.T) {
 		}
 	})
 }
+
+// TestClientCreateSnapshotFilter: with a filter to give, lvcreate gets it
+// and no --devices; an LVM that refuses the command line, or no filter to
+// give, gets the VG's PVs as before.
+func TestClientCreateSnapshotFilter(t *testing.T) {
+	ctx := context.Background()
+	lvs := []DMDevice{{Name: "vg-o", UUID: "LVM-x"}}
+	defaults := "global_filter=[\"a|.*|\"]\nscan_lvs=0\nuse_devicesfile=0\n"
+	theirs := "global_filter=[\"r|^/dev/sdb$|\",\"a|.*|\"]\nscan_lvs=0\nuse_devicesfile=0\n"
+	filtered := []string{"lvm", "lvcreate", "--config", `devices/global_filter=["r|^/dev/mapper/vg-[^-]|"]`, "--snapshot", "--name", "s", "--size", "4M", "vg/o"}
+	withPVs := []string{"lvm", "lvcreate", "--devices", "/dev/loop0", "--snapshot", "--name", "s", "--size", "4M", "vg/o"}
+	unknown := commandError([]string{"lvm", "lvcreate"}, 3, []byte("  Error during parsing of command line.\n"), nil)
+	exists := commandError([]string{"lvm", "lvcreate"}, 5, []byte("  Logical Volume \"s\" already exists in volume group \"vg\"\n"), nil)
+	tests := []struct {
+		name    string
+		config  string
+		answers []error
+		want    [][]string
+		err     error
+	}{
+		{"filtered", defaults, nil, [][]string{filtered}, nil},
+		{"refused for itself", defaults, []error{exists}, [][]string{filtered}, ErrExists},
+		{"an LVM refusing the command line", defaults, []error{unknown}, [][]string{filtered, withPVs}, nil},
+		{"the administrator's global_filter", theirs, nil, [][]string{withPVs}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &scriptRunner{answers: tt.answers}
+			c := NewClient(r, "")
+			c.Process, c.ConfigDir = &lvmRunner{config: tt.config}, t.TempDir()
+			c.LVDevices = func() ([]DMDevice, error) { return lvs, nil }
+			c.Devices = func(string) []string { return []string{"/dev/loop0"} }
+			err := c.CreateSnapshot(ctx, "vg", "o", "s", SizeSpec{Size: "4M"})
+			if !errors.Is(err, tt.err) || (err == nil) != (tt.err == nil) {
+				t.Errorf("err = %v, want %v", err, tt.err)
+			}
+			if !reflect.DeepEqual(r.calls, tt.want) {
+				t.Errorf("commands:\n got %q\nwant %q", r.calls, tt.want)
+			}
+		})
+	}
+}

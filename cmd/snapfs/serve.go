@@ -110,13 +110,14 @@ func openBackends(cfg Config, log *slog.Logger) *backends {
 		log.Warn("device-mapper status unavailable, reading allocation from lvs reports instead", "err", err)
 	} else {
 		b.dm = d
-		// An rmdir's lvremove is a process of its own that LVM is told
-		// to skip the devices of LVs in (lvm.Client.Remove): it reads
-		// the settings that depends on now, not in the first rmdir.
+		// A mkdir's lvcreate and an rmdir's lvremove tell LVM to skip
+		// the devices of LVs (lvm.Client's scan filter). The settings
+		// that depends on are read now (lvmconfig, a process), not in
+		// the first mkdir.
 		b.client.LVDevices = d.List
 		b.client.Process = debugRunner{b.runner.Fallback, log}
 		if err := b.client.ReadScanSettings(context.Background()); err != nil {
-			log.Warn("rmdir's lvremove will look at every device: LVM's settings for its filter are unknown", "err", err)
+			log.Warn("mkdir and rmdir will make LVM look at every device: LVM's settings for the filter are unknown", "err", err)
 		}
 	}
 	b.xen = openXen(cfg, debugRunner{&xen.ExecRunner{Timeout: time.Duration(cfg.CommandTimeout)}, log}, log)
@@ -164,7 +165,8 @@ func buildTree(cfg Config, b *backends, adminGID int, mountpoint string, log *sl
 		// LVM, that nothing changed since the last report.
 		Stamp: func(vgs []string) (string, bool) { return lvm.ChangeStamp(lvm.DefaultBackupDir, vgs) },
 	})
-	// An lvcreate names the VG's PVs, as the model knows them, to LVM.
+	// An lvcreate names the VG's PVs, as the model knows them, to LVM,
+	// when it has no filter to give (see openBackends).
 	b.client.Devices = store.PVs
 	opsOpts := opsOptions(cfg, dm, log)
 	var broker *events.Broker

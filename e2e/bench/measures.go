@@ -25,9 +25,10 @@ type snapshotTimes struct {
 	lvs                    int
 	mk, create, rm, remove []time.Duration
 	mkCost, rmCost         lvmCost
-	// The floor: lvcreate -s as snapfs runs it (naming the VG's PVs with
-	// --devices) and lvremove as snapfs runs it, against the bare commands.
-	devCreate, bareCreate, ownRemove, bareRemove []time.Duration
+	// The floor: lvcreate -s and lvremove as snapfs runs them (in an lvm
+	// shell, given a filter that skips the LVs' devices), against the bare
+	// commands.
+	ownCreate, bareCreate, ownRemove, bareRemove []time.Duration
 }
 
 // snapshotsIn times mkdir against lvcreate -s, then rmdir against
@@ -57,52 +58,56 @@ func (b *bench) snapshotsIn(vg string, lvs int) (snapshotTimes, error) {
 }
 
 // snapshotFloor measures what a mkdir or rmdir through snapfs cannot go
-// below: its lvcreate -s or lvremove run as snapfs runs them (the first a
-// process given the VG's PVs with --devices, the second a process told to
-// skip the devices of LVs, lvm.Client.Remove, with an lvm shell
-// (lvm.ShellRunner with snapfs's profile) for when it cannot be), against
-// the bare commands, interleaved, on origin. What a mkdir takes beyond the
-// first is snapfs's own share and the mkdir process's.
+// below: its lvcreate -s or lvremove run as snapfs runs them (lvm.Client's
+// CreateSnapshot and Remove, in an lvm shell with snapfs's profile, given
+// the filter that skips the devices of LVs), against the bare commands,
+// interleaved, on origin. What a mkdir takes beyond the first is snapfs's
+// own share and the mkdir process's.
 func (b *bench) snapshotFloor(st *snapshotTimes, origin string) error {
 	shell := &lvm.ShellRunner{Fallback: &lvm.ExecRunner{}}
 	if err := shell.Start(); err != nil {
 		return fmt.Errorf("the floor's lvm shell: %w", err)
 	}
 	defer shell.Close()
-	client := lvm.NewClient(shell, "")
-	client.Process = shell.Fallback
 	dm, err := lvm.OpenDeviceMapper()
 	if err != nil {
 		return err
 	}
 	defer dm.Close()
-	client.LVDevices = dm.List
-	if err := client.ReadScanSettings(context.Background()); err != nil {
-		return fmt.Errorf("the floor's lvremove: %w", err)
-	}
-	vg, _, _ := strings.Cut(origin, "/")
-	removeAsSnapfs := func(name string) func() error {
-		return func() error {
-			start := time.Now()
-			err := client.Remove(context.Background(), vg, name)
-			st.ownRemove = append(st.ownRemove, time.Since(start))
-			return err
-		}
-	}
+	vg, name, _ := strings.Cut(origin, "/")
 	pvs, err := output("pvs", "--noheadings", "-o", "pv_name", "-S", "vg_name="+vg)
 	if err != nil {
 		return fmt.Errorf("the PVs of %s: %w", vg, err)
 	}
-	devices := strings.Join(strings.Fields(pvs), ",")
+	client := lvm.NewClient(shell, "")
+	client.Process, client.LVDevices = shell.Fallback, dm.List
+	client.Devices = func(string) []string { return strings.Fields(pvs) }
+	if err := client.ReadScanSettings(context.Background()); err != nil {
+		return fmt.Errorf("the floor's LVM settings: %w", err)
+	}
+	asSnapfs := func(into *[]time.Duration, change func(context.Context) error) func() error {
+		return func() error {
+			start := time.Now()
+			err := change(context.Background())
+			*into = append(*into, time.Since(start))
+			return err
+		}
+	}
 	for i := 0; i < b.rounds; i++ {
-		err := pair(i, timing(&st.devCreate, "lvcreate", "--devices", devices, "--snapshot", "--size", snapSize, "--name", fmt.Sprintf("fa%d", i), origin),
+		snap := fmt.Sprintf("fa%d", i)
+		create := func(ctx context.Context) error {
+			return client.CreateSnapshot(ctx, vg, name, snap, lvm.SizeSpec{Size: snapSize})
+		}
+		err := pair(i, asSnapfs(&st.ownCreate, create),
 			timing(&st.bareCreate, "lvcreate", "--snapshot", "--size", snapSize, "--name", fmt.Sprintf("fb%d", i), origin))
 		if err != nil {
 			return err
 		}
 	}
 	for i := 0; i < b.rounds; i++ {
-		err := pair(i, removeAsSnapfs(fmt.Sprintf("fa%d", i)),
+		snap := fmt.Sprintf("fa%d", i)
+		remove := func(ctx context.Context) error { return client.Remove(ctx, vg, snap) }
+		err := pair(i, asSnapfs(&st.ownRemove, remove),
 			timing(&st.bareRemove, "lvremove", "--yes", fmt.Sprintf("%s/fb%d", vg, i)))
 		if err != nil {
 			return err
@@ -143,7 +148,7 @@ func (b *bench) snapshots() error {
 		b.snapshotRow("take a snapshot", "mkdir V/O/s", "lvcreate -s", "mkdir", st.lvs, st.mk, st.create, st.mkCost)
 	}
 	for _, st := range all {
-		b.floorOnlyRow(fmt.Sprintf("floor: take a snapshot, %d LVs", st.lvs), "lvcreate -s --devices PVS", "lvcreate -s", st.devCreate, st.bareCreate)
+		b.floorOnlyRow(fmt.Sprintf("floor: take a snapshot, %d LVs", st.lvs), "lvcreate -s, LVs' devices filtered", "lvcreate -s", st.ownCreate, st.bareCreate)
 	}
 	for _, st := range all {
 		b.snapshotRow("drop a snapshot", "rmdir V/O/s", "lvremove -y", "rmdir", st.lvs, st.rm, st.remove, st.rmCost)

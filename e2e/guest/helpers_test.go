@@ -124,16 +124,10 @@ func lvsField(t *testing.T, lv, field string, extra ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// pvList is the devices of VG vg's PVs as lvcreate's --devices takes them,
-// comma-separated: what snapfs names to LVM for a mkdir.
-func pvList(t *testing.T, vg string) string {
-	t.Helper()
-	out, err := exec.Command("pvs", "--noheadings", "-o", "pv_name", "-S", "vg_name="+vg).CombinedOutput()
-	if err != nil || len(strings.Fields(string(out))) == 0 {
-		t.Fatalf("pvs of %s: %v\n%s", vg, err, out)
-	}
-	return strings.Join(strings.Fields(string(out)), ",")
-}
+// scanFilter is the pattern of the global_filter snapfs gives LVM for a
+// mkdir or rmdir that rejects the devices of VG vg's LVs (lvm.Client's
+// scan filter), for a VG name without hyphens.
+func scanFilter(vg string) string { return "r|^/dev/mapper/" + vg + "-[^-]|" }
 
 func readFile(t *testing.T, p string) string {
 	t.Helper()

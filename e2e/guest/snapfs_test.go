@@ -101,7 +101,7 @@ func TestSnapshotLifecycle(t *testing.T) {
 		t.Errorf("removed snapshot still shown: %v", err)
 	}
 	logs := d.logs.String()
-	for _, want := range []string{"op=mkdir", "op=rename", "op=ctl", "op=rmdir", "lvm lvcreate --devices " + pvList(t, "e2e") + " --snapshot --name before-upgrade --extents 20%ORIGIN e2e/web", "uid=0"} {
+	for _, want := range []string{"op=mkdir", "op=rename", "op=ctl", "op=rmdir", "lvm lvcreate --config devices/global_filter=[", scanFilter("e2e"), "] --snapshot --name before-upgrade --extents 20%ORIGIN e2e/web", "uid=0"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("audit log lacks %q:\n%s", want, logs)
 		}

@@ -161,7 +161,7 @@ quiesce = "pause"
 			t.Errorf("webdom is left paused: %s", state)
 		}
 		logs := d.logs.String()
-		for _, want := range []string{"xl pause webdom", "lvcreate --devices " + pvList(t, "xvg") + " --snapshot --name quiet", "xl unpause webdom", `msg="domain unpaused" domain=webdom paused_for=`} {
+		for _, want := range []string{"xl pause webdom", "lvcreate --config devices/global_filter=[", scanFilter("xvg"), "] --snapshot --name quiet", "xl unpause webdom", `msg="domain unpaused" domain=webdom paused_for=`} {
 			if !strings.Contains(logs, want) {
 				t.Errorf("log lacks %q:\n%s", want, logs)
 			}
