@@ -69,7 +69,8 @@ func (b *bench) traceOne(vg string, lvs int, cmd, dir, after string) error {
 var logLineRe = regexp.MustCompile(`^time=(\S+) level=\S+ msg=("(?:[^"\\]|\\.)*"|\S+)(.*)$`)
 
 // traceLines formats the lines snapfs logged after start: the time from
-// start, the message and its attributes, cut at 160 characters. Lines
+// start, the message and its attributes, cut at 240 characters (a
+// command line with the filter that skips the LVs' devices fits). Lines
 // before start, and the bench's own stats lines, are left out.
 func traceLines(log []byte, start time.Time) []string {
 	var lines []string
@@ -90,8 +91,8 @@ func traceLines(log []byte, start time.Time) []string {
 			continue
 		}
 		text := msg + string(m[3])
-		if len(text) > 160 {
-			text = text[:157] + "..."
+		if len(text) > 240 {
+			text = text[:237] + "..."
 		}
 		lines = append(lines, fmt.Sprintf("%9s  %s", fmt.Sprintf("%d ms", at.Sub(start).Milliseconds()), text))
 	}
