@@ -13,10 +13,10 @@ import (
 // An LVM command looks at every block device of the host before it reads a
 // VG, and every active LV is one: with a thousand LVs that look is more
 // than a third of an lvremove or lvcreate in an lvm shell (measured in the
-// test VM). The
-// devices of LVs can hold no PV that LVM would use (devices/scan_lvs is 0 by
-// default, and LVM then skips them after looking), so a global_filter that
-// rejects them by name first spares LVM the look and changes nothing else.
+// test VM). The devices of LVs can hold no PV that LVM would use
+// (devices/scan_lvs is 0 by default, and LVM then skips them after
+// looking), so a global_filter that rejects them by name first spares LVM
+// the look and changes nothing else.
 //
 // The filter names them by their /dev/mapper names, one pattern a VG:
 // r|^/dev/mapper/VG-[^-]|, with VG as device-mapper writes it (its hyphens
