@@ -201,15 +201,19 @@ func invalidCommandLine(err error) bool {
 // devicesRefused tells whether err is LVM refusing a command for its
 // --devices list before changing anything: a PV of the VG not in the list
 // (lvcreate, lvrename and lvextend will not change a VG with PVs missing;
-// lvremove and lvchange would, which is why they never get a list), or an
-// LVM older than 2.03.12 that does not know the option (an invalid command
-// line, exit 3, which changes nothing either).
+// lvremove and lvchange would, which is why they never get a list), none
+// of the VG's PVs in it (LVM then finds no VG: "Volume group "vg" not
+// found", as for an origin or VG that is gone, which the command without
+// the list then reports), or an LVM older than 2.03.12 that does not know
+// the option (an invalid command line, exit 3, which changes nothing
+// either).
 func devicesRefused(err error) bool {
 	var ce *CommandError
 	if !errors.As(err, &ce) {
 		return false
 	}
-	return ce.ExitCode == exitInvalidCmdLine || strings.Contains(strings.ToLower(ce.Message), "while pvs are missing")
+	return ce.ExitCode == exitInvalidCmdLine || errors.Is(err, ErrNotFound) ||
+		strings.Contains(strings.ToLower(ce.Message), "while pvs are missing")
 }
 
 // Remove removes vg/name: `lvremove --yes VG/NAME`. It fails with ErrInUse

@@ -331,7 +331,8 @@ func (r *scriptRunner) Run(ctx context.Context, argv ...string) ([]byte, error) 
 
 // TestClientDevices: an lvcreate names the VG's PVs when Devices knows
 // them, and runs again without the list when LVM refuses it before
-// changing anything: a PV missing from it, or an LVM without --devices.
+// changing anything: a PV missing from it, none of the VG's PVs in it, or
+// an LVM without --devices.
 // Any other failure is the command's answer.
 func TestClientDevices(t *testing.T) {
 	ctx := context.Background()
@@ -342,6 +343,9 @@ func TestClientDevices(t *testing.T) {
 		"  Cannot change VG two while PVs are missing.\n  See vgreduce --removemissing and vgextend --restoremissing.\n"), nil)
 	unknown := commandError([]string{"lvm", "lvcreate"}, 3, []byte("  lvcreate: unrecognized option '--devices'\n  Error during parsing of command line.\n"), nil)
 	exists := commandError([]string{"lvm", "lvcreate"}, 5, []byte("  Logical Volume \"s\" already exists in volume group \"two\"\n"), nil)
+	// LVM 2.03.16's words, in the VM, for a list without any of the
+	// VG's PVs (TestGuestScanFilter).
+	noVG := commandError([]string{"lvm", "lvcreate"}, 5, []byte("  Device not found for /dev/null.\n  Volume group \"two\" not found\n  Cannot process volume group two\n"), nil)
 	with := []string{"lvm", "lvcreate", "--devices", "/dev/loop0,/dev/loop1", "--snapshot", "--name", "s", "--size", "4M", "two/o"}
 	without := []string{"lvm", "lvcreate", "--snapshot", "--name", "s", "--size", "4M", "two/o"}
 	pvs := func(string) []string { return []string{"/dev/loop0", "/dev/loop1"} }
@@ -359,6 +363,8 @@ func TestClientDevices(t *testing.T) {
 		{"named", pvs, nil, [][]string{with}, nil},
 		{"a PV missing from the list", pvs, []error{missing}, [][]string{with, without}, nil},
 		{"an LVM without --devices", pvs, []error{unknown}, [][]string{with, without}, nil},
+		{"none of the VG's PVs in the list", pvs, []error{noVG}, [][]string{with, without}, nil},
+		{"the VG gone", pvs, []error{noVG, noVG}, [][]string{with, without}, ErrNotFound},
 		{"refused again without", pvs, []error{missing, exists}, [][]string{with, without}, ErrExists},
 		{"refused for itself", pvs, []error{exists}, [][]string{with}, ErrExists},
 	}

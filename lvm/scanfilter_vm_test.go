@@ -16,7 +16,8 @@ import (
 // at -vvvv) and no other device, and leaves the VG's metadata whole; there
 // is none while the administrator has a global_filter of their own (in
 // lvmlocal.conf, read again once it changes) or while a device that is
-// not LVM's bears a name of the VG's LVs.
+// not LVM's bears a name of the VG's LVs, and lvcreate then names the VG's
+// PVs instead.
 func TestGuestScanFilter(t *testing.T) {
 	vmSetup(t)
 	ctx := context.Background()
@@ -64,6 +65,21 @@ func TestGuestScanFilter(t *testing.T) {
 	if cfg := c.scanFilter(ctx); cfg != "" {
 		t.Errorf("filter with a global_filter of the administrator's: %s", cfg)
 	}
+	// Without a filter, lvcreate names the VG's PVs instead (a process
+	// of its own); a list without one of them is refused and the plain
+	// command runs.
+	pv := strings.TrimSpace(vmRun(t, "pvs", "--noheadings", "-o", "pv_name", "-S", "vg_name="+vmVG))
+	for _, devs := range [][]string{{pv}, {"/dev/null"}} {
+		c.Devices = func(string) []string { return devs }
+		if err := c.CreateSnapshot(ctx, vmVG, "o", "d", SizeSpec{Size: "8M"}); err != nil {
+			t.Fatalf("lvcreate given %q: %v", devs, err)
+		}
+		if origin := lvsField(t, "origin", "d"); origin != "o" {
+			t.Errorf("lvcreate given %q: origin of d %q", devs, origin)
+		}
+		vmRun(t, "lvremove", "--yes", vmVG+"/d")
+	}
+	c.Devices = nil
 	os.Remove(local)
 	cfg := c.scanFilter(ctx)
 	if want := `devices/global_filter=["r|^/dev/mapper/snapfs--vm-[^-]|"]`; cfg != want {
