@@ -51,12 +51,17 @@ func NewClient(r Runner, binary string) *Client {
 	return &Client{Runner: r, Binary: binary}
 }
 
-func (c *Client) run(ctx context.Context, args ...string) ([]byte, error) {
+// argv is the command line `Binary args...`.
+func (c *Client) argv(args []string) []string {
 	bin := c.Binary
 	if bin == "" {
 		bin = DefaultBinary
 	}
-	return c.Runner.Run(ctx, append([]string{bin}, args...)...)
+	return append([]string{bin}, args...)
+}
+
+func (c *Client) run(ctx context.Context, args ...string) ([]byte, error) {
+	return c.Runner.Run(ctx, c.argv(args)...)
 }
 
 // runProcess runs `Binary args...` through Process, or Runner without one.
@@ -64,11 +69,7 @@ func (c *Client) runProcess(ctx context.Context, args ...string) ([]byte, error)
 	if c.Process == nil {
 		return c.run(ctx, args...)
 	}
-	bin := c.Binary
-	if bin == "" {
-		bin = DefaultBinary
-	}
-	return c.Process.Run(ctx, append([]string{bin}, args...)...)
+	return c.Process.Run(ctx, c.argv(args)...)
 }
 
 // Report returns the volume groups named in vgs (all of them when vgs is

@@ -105,9 +105,10 @@ func checkDMName(name string) error {
 	return nil
 }
 
-// fillTableStatusRequest writes the request for name, which must fit, into
-// buf, over whatever buf held.
-func fillTableStatusRequest(buf []byte, name string) {
+// fillRequest writes a request's struct dm_ioctl into buf, over whatever
+// buf held: the interface version, the buffer's size, the payload right
+// after the struct, and flags.
+func fillRequest(buf []byte, flags uint32) {
 	clear(buf)
 	ne := binary.NativeEndian
 	ne.PutUint32(buf[offVersion:], dmVersionMajor)
@@ -115,6 +116,13 @@ func fillTableStatusRequest(buf []byte, name string) {
 	ne.PutUint32(buf[offVersion+8:], dmVersionPatch)
 	ne.PutUint32(buf[offDataSize:], uint32(len(buf)))
 	ne.PutUint32(buf[offDataStart:], dmIoctlSize)
+	ne.PutUint32(buf[offFlags:], flags)
+}
+
+// fillTableStatusRequest writes the request for name, which must fit, into
+// buf, over whatever buf held.
+func fillTableStatusRequest(buf []byte, name string) {
+	fillRequest(buf, 0)
 	copy(buf[offName:offName+dmNameLen], name)
 }
 
@@ -135,16 +143,7 @@ var ErrNoUUIDs = errors.New("the kernel lists device-mapper devices without thei
 
 // fillListRequest writes the DM_LIST_DEVICES request, UUIDs asked for, into
 // buf, over whatever buf held.
-func fillListRequest(buf []byte) {
-	clear(buf)
-	ne := binary.NativeEndian
-	ne.PutUint32(buf[offVersion:], dmVersionMajor)
-	ne.PutUint32(buf[offVersion+4:], dmVersionMinor)
-	ne.PutUint32(buf[offVersion+8:], dmVersionPatch)
-	ne.PutUint32(buf[offDataSize:], uint32(len(buf)))
-	ne.PutUint32(buf[offDataStart:], dmIoctlSize)
-	ne.PutUint32(buf[offFlags:], dmUUIDFlag)
-}
+func fillListRequest(buf []byte) { fillRequest(buf, dmUUIDFlag) }
 
 // parseNameList decodes the kernel's answer to DM_LIST_DEVICES
 // (drivers/md/dm-ioctl.c: list_devices). An entry that says neither that
