@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -26,9 +27,9 @@ type Client struct {
 	// time.
 	Devices func(vg string) []string
 	// LVDevices, when set, lists the host's device-mapper devices
-	// (DeviceMapper.List). CreateSnapshot and Remove then give LVM a
-	// global_filter that spares it the look at every LV's device (see
-	// lvDeviceRejects).
+	// (DeviceMapper.List). Report and every command that changes an LV
+	// then give LVM a global_filter that spares it the look at every LV's
+	// device (see lvDeviceRejects and runFiltered).
 	LVDevices func() ([]DMDevice, error)
 	// Process runs lvmconfig, whose answer is its output, which an lvm
 	// shell does not return; Runner when nil.
@@ -72,9 +73,51 @@ func (c *Client) runProcess(ctx context.Context, args ...string) ([]byte, error)
 	return c.Process.Run(ctx, c.argv(args)...)
 }
 
+// runFiltered runs `Binary args...` with the scan filter when there is one
+// to give (see scanFilter): args[0] is the command's name, and the filter
+// goes after it, or into the command's own --config. An LVM that refuses
+// that command line (exit 3) changed nothing, and gets the command again
+// without the filter.
+func (c *Client) runFiltered(ctx context.Context, args ...string) ([]byte, error) {
+	if out, ran, err := c.tryFiltered(ctx, args); ran {
+		return out, err
+	}
+	return c.run(ctx, args...)
+}
+
+// tryFiltered runs args with the scan filter, as runFiltered does, and
+// tells whether that was LVM's answer (ran): not when there is no filter to
+// give, nor when LVM refused the command line.
+func (c *Client) tryFiltered(ctx context.Context, args []string) (out []byte, ran bool, err error) {
+	cfg := c.scanFilter(ctx)
+	if cfg == "" {
+		return nil, false, nil
+	}
+	out, err = c.run(ctx, withConfig(args, cfg)...)
+	if invalidCommandLine(err) {
+		return nil, false, nil
+	}
+	return out, true, err
+}
+
+// withConfig returns command line args (args[0] the command's name) with
+// cfg added to its --config, or given as one after the name when it has
+// none: LVM reads one --config only.
+func withConfig(args []string, cfg string) []string {
+	out := slices.Clone(args)
+	for i := 1; i+1 < len(out); i++ {
+		if out[i] == "--config" {
+			out[i+1] += " " + cfg
+			return out
+		}
+	}
+	return append([]string{out[0], "--config", cfg}, out[1:]...)
+}
+
 // Report returns the volume groups named in vgs (all of them when vgs is
 // empty) and all their LVs, hidden ones included, from one `lvm fullreport`
-// process (see reportArgs for the command line).
+// (see reportArgs for the command line), with the scan filter when there
+// is one (runFiltered).
 //
 // When some of the named VGs do not exist, LVM still reports the others and
 // exits 5: Report then returns the report of those together with the error,
@@ -85,7 +128,7 @@ func (c *Client) Report(ctx context.Context, vgs []string) (*Report, error) {
 			return nil, fmt.Errorf("fullreport: volume group name %q: %w", vg, err)
 		}
 	}
-	out, err := c.run(ctx, reportArgs(vgs)...)
+	out, err := c.runFiltered(ctx, reportArgs(vgs)...)
 	if err != nil {
 		var ce *CommandError
 		if errors.Is(err, ErrNotFound) && errors.As(err, &ce) && len(bytes.TrimSpace(ce.Stdout)) > 0 {
@@ -145,15 +188,11 @@ func (c *Client) CreateSnapshot(ctx context.Context, vg, origin, name string, si
 		args = append(args, "--addtag", tag)
 	}
 	args = append(args, vg+"/"+origin)
-	if cfg := c.scanFilter(ctx); cfg != "" {
-		_, err := c.run(ctx, append([]string{args[0], "--config", cfg}, args[1:]...)...)
-		if !invalidCommandLine(err) {
-			if err != nil {
-				return fmt.Errorf("lvcreate %s/%s: %w", vg, name, err)
-			}
-			return nil
+	if _, ran, err := c.tryFiltered(ctx, args); ran {
+		if err != nil {
+			return fmt.Errorf("lvcreate %s/%s: %w", vg, name, err)
 		}
-		// LVM changed nothing: it refused the command line.
+		return nil
 	}
 	if devs := c.devices(vg); devs != "" {
 		_, err := c.run(ctx, append([]string{args[0], "--devices", devs}, args[1:]...)...)
@@ -223,22 +262,12 @@ func devicesRefused(err error) bool {
 //
 // With LVDevices, it runs `lvremove --config devices/global_filter=[...]
 // --yes VG/NAME`, the filter rejecting the devices of LVs (see
-// lvDeviceRejects). An LVM that refuses the command line (exit 3) changed
-// nothing, and the command runs again without it.
+// runFiltered), as do the other commands below that change an LV.
 func (c *Client) Remove(ctx context.Context, vg, name string) error {
 	if err := validateLV(vg, name); err != nil {
 		return fmt.Errorf("lvremove %s/%s: %w", vg, name, err)
 	}
-	if cfg := c.scanFilter(ctx); cfg != "" {
-		_, err := c.run(ctx, "lvremove", "--config", cfg, "--yes", vg+"/"+name)
-		if !invalidCommandLine(err) {
-			if err != nil {
-				return fmt.Errorf("lvremove %s/%s: %w", vg, name, err)
-			}
-			return nil
-		}
-	}
-	if _, err := c.run(ctx, "lvremove", "--yes", vg+"/"+name); err != nil {
+	if _, err := c.runFiltered(ctx, "lvremove", "--yes", vg+"/"+name); err != nil {
 		return fmt.Errorf("lvremove %s/%s: %w", vg, name, err)
 	}
 	return nil
@@ -253,7 +282,7 @@ func (c *Client) Rename(ctx context.Context, vg, old, new string) error {
 	if err := ValidateName(vg, new); err != nil {
 		return fmt.Errorf("lvrename %s/%s: %w", vg, old, err)
 	}
-	if _, err := c.run(ctx, "lvrename", vg, old, new); err != nil {
+	if _, err := c.runFiltered(ctx, "lvrename", vg, old, new); err != nil {
 		return fmt.Errorf("lvrename %s/%s %s: %w", vg, old, new, err)
 	}
 	return nil
@@ -268,7 +297,7 @@ func (c *Client) Merge(ctx context.Context, vg, name string) error {
 	if err := validateLV(vg, name); err != nil {
 		return fmt.Errorf("lvconvert --merge %s/%s: %w", vg, name, err)
 	}
-	if _, err := c.run(ctx, "lvconvert", "--merge", "--background", vg+"/"+name); err != nil {
+	if _, err := c.runFiltered(ctx, "lvconvert", "--merge", "--background", vg+"/"+name); err != nil {
 		return fmt.Errorf("lvconvert --merge %s/%s: %w", vg, name, err)
 	}
 	return nil
@@ -283,7 +312,7 @@ func (c *Client) Extend(ctx context.Context, vg, name, size string) error {
 	if err := ValidateSize(size); err != nil {
 		return fmt.Errorf("lvextend %s/%s: %w", vg, name, err)
 	}
-	if _, err := c.run(ctx, "lvextend", "--size", "+"+size, vg+"/"+name); err != nil {
+	if _, err := c.runFiltered(ctx, "lvextend", "--size", "+"+size, vg+"/"+name); err != nil {
 		return fmt.Errorf("lvextend %s/%s: %w", vg, name, err)
 	}
 	return nil
@@ -298,7 +327,7 @@ func (c *Client) ExtendPoolMetadata(ctx context.Context, vg, pool, size string) 
 	if err := ValidateSize(size); err != nil {
 		return fmt.Errorf("lvextend --poolmetadatasize %s/%s: %w", vg, pool, err)
 	}
-	if _, err := c.run(ctx, "lvextend", "--poolmetadatasize", "+"+size, vg+"/"+pool); err != nil {
+	if _, err := c.runFiltered(ctx, "lvextend", "--poolmetadatasize", "+"+size, vg+"/"+pool); err != nil {
 		return fmt.Errorf("lvextend --poolmetadatasize %s/%s: %w", vg, pool, err)
 	}
 	return nil
@@ -310,7 +339,7 @@ func (c *Client) Activate(ctx context.Context, vg, name string) error {
 	if err := validateLV(vg, name); err != nil {
 		return fmt.Errorf("lvchange -ay %s/%s: %w", vg, name, err)
 	}
-	if _, err := c.run(ctx, "lvchange", "-ay", "-K", vg+"/"+name); err != nil {
+	if _, err := c.runFiltered(ctx, "lvchange", "-ay", "-K", vg+"/"+name); err != nil {
 		return fmt.Errorf("lvchange -ay %s/%s: %w", vg, name, err)
 	}
 	return nil
@@ -353,7 +382,7 @@ func (c *Client) changeTag(ctx context.Context, option, vg, name, tag string) er
 	if err := ValidateTag(tag); err != nil {
 		return fmt.Errorf("lvchange %s %s/%s: %w", option, vg, name, err)
 	}
-	if _, err := c.run(ctx, "lvchange", option, tag, vg+"/"+name); err != nil {
+	if _, err := c.runFiltered(ctx, "lvchange", option, tag, vg+"/"+name); err != nil {
 		return fmt.Errorf("lvchange %s %s %s/%s: %w", option, tag, vg, name, err)
 	}
 	return nil

@@ -207,11 +207,11 @@ func configStamp(dir string) string {
 	return b.String()
 }
 
-// ReadScanSettings reads the LVM settings the device filter of
-// CreateSnapshot and Remove depends on (see lvDeviceRejects) now, with
-// lvmconfig, so that the first of them does not pay that command. They
-// read them themselves when LVM's configuration files change. It does
-// nothing without LVDevices.
+// ReadScanSettings reads the LVM settings the scan filter depends on (see
+// lvDeviceRejects and runFiltered) now, with lvmconfig, so that the first
+// command with the filter does not pay that process. Commands read them
+// themselves when LVM's configuration files change. It does nothing
+// without LVDevices.
 func (c *Client) ReadScanSettings(ctx context.Context) error {
 	if c.LVDevices == nil {
 		return nil

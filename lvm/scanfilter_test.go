@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -307,5 +308,100 @@ func TestClientCreateSnapshotFilter(t *testing.T) {
 				t.Errorf("commands:\n got %q\nwant %q", r.calls, tt.want)
 			}
 		})
+	}
+}
+
+// TestClientFilteredCommands: every command that changes an LV, and the
+// report, get the filter (the report in its own --config, which LVM reads
+// once); an LVM that refuses the command line gets the command without it,
+// and a refusal of the command itself is its answer.
+func TestClientFilteredCommands(t *testing.T) {
+	ctx := context.Background()
+	const cfg = `devices/global_filter=["r|^/dev/mapper/vg-[^-]|"]`
+	defaults := "global_filter=[\"a|.*|\"]\nscan_lvs=0\nuse_devicesfile=0\n"
+	report := reportArgs([]string{"vg"})
+	filteredReport := slices.Clone(report)
+	i := slices.Index(filteredReport, "--config")
+	filteredReport[i+1] = reportConfig + " " + cfg
+	commands := []struct {
+		name string
+		run  func(*Client) error
+		args []string // after the binary
+		with []string // with the filter, after the binary
+	}{
+		{"report", func(c *Client) error { _, err := c.Report(ctx, []string{"vg"}); return err }, report, filteredReport},
+		{"rename", func(c *Client) error { return c.Rename(ctx, "vg", "s", "t") },
+			[]string{"lvrename", "vg", "s", "t"}, []string{"lvrename", "--config", cfg, "vg", "s", "t"}},
+		{"merge", func(c *Client) error { return c.Merge(ctx, "vg", "s") },
+			[]string{"lvconvert", "--merge", "--background", "vg/s"}, []string{"lvconvert", "--config", cfg, "--merge", "--background", "vg/s"}},
+		{"extend", func(c *Client) error { return c.Extend(ctx, "vg", "s", "8M") },
+			[]string{"lvextend", "--size", "+8M", "vg/s"}, []string{"lvextend", "--config", cfg, "--size", "+8M", "vg/s"}},
+		{"extend pool metadata", func(c *Client) error { return c.ExtendPoolMetadata(ctx, "vg", "pool", "8M") },
+			[]string{"lvextend", "--poolmetadatasize", "+8M", "vg/pool"}, []string{"lvextend", "--config", cfg, "--poolmetadatasize", "+8M", "vg/pool"}},
+		{"activate", func(c *Client) error { return c.Activate(ctx, "vg", "s") },
+			[]string{"lvchange", "-ay", "-K", "vg/s"}, []string{"lvchange", "--config", cfg, "-ay", "-K", "vg/s"}},
+		{"add tag", func(c *Client) error { return c.AddTag(ctx, "vg", "s", "snapfs_hold") },
+			[]string{"lvchange", "--addtag", "snapfs_hold", "vg/s"}, []string{"lvchange", "--config", cfg, "--addtag", "snapfs_hold", "vg/s"}},
+		{"delete tag", func(c *Client) error { return c.DelTag(ctx, "vg", "s", "snapfs_hold") },
+			[]string{"lvchange", "--deltag", "snapfs_hold", "vg/s"}, []string{"lvchange", "--config", cfg, "--deltag", "snapfs_hold", "vg/s"}},
+	}
+	refusedLine := commandError([]string{"lvm"}, 3, []byte("  Error during parsing of command line.\n"), nil)
+	gone := commandError([]string{"lvm"}, 5, []byte("  Failed to find logical volume \"vg/s\"\n"), nil)
+	lvm := func(args []string) []string { return append([]string{"lvm"}, args...) }
+	for _, cmd := range commands {
+		cases := []struct {
+			name    string
+			devs    []DMDevice
+			answers []error
+			want    [][]string
+			err     error
+		}{
+			{"filtered", []DMDevice{{Name: "vg-s", UUID: "LVM-x"}}, nil, [][]string{lvm(cmd.with)}, nil},
+			{"the command line refused", []DMDevice{{Name: "vg-s", UUID: "LVM-x"}}, []error{refusedLine}, [][]string{lvm(cmd.with), lvm(cmd.args)}, nil},
+			{"the command refused", []DMDevice{{Name: "vg-s", UUID: "LVM-x"}}, []error{gone}, [][]string{lvm(cmd.with)}, ErrNotFound},
+			{"no filter to give", []DMDevice{{Name: "vg-s", UUID: "CRYPT-x"}}, nil, [][]string{lvm(cmd.args)}, nil},
+		}
+		for _, tt := range cases {
+			t.Run(cmd.name+"/"+tt.name, func(t *testing.T) {
+				r := &reportingRunner{scriptRunner{answers: tt.answers}}
+				c := NewClient(r, "")
+				c.Process, c.ConfigDir = &lvmRunner{config: defaults}, t.TempDir()
+				c.LVDevices = func() ([]DMDevice, error) { return tt.devs, nil }
+				err := cmd.run(c)
+				if !errors.Is(err, tt.err) || (err == nil) != (tt.err == nil) {
+					t.Errorf("err = %v, want %v", err, tt.err)
+				}
+				if !reflect.DeepEqual(r.calls, tt.want) {
+					t.Errorf("commands:\n got %q\nwant %q", r.calls, tt.want)
+				}
+			})
+		}
+	}
+}
+
+// reportingRunner is a scriptRunner whose successful commands print an
+// empty report, which a fullreport's caller can parse.
+type reportingRunner struct{ scriptRunner }
+
+func (r *reportingRunner) Run(ctx context.Context, argv ...string) ([]byte, error) {
+	if _, err := r.scriptRunner.Run(ctx, argv...); err != nil {
+		return nil, err
+	}
+	return []byte(`{"report": []}`), nil
+}
+
+func TestWithConfig(t *testing.T) {
+	tests := []struct{ args, want []string }{
+		{[]string{"lvremove", "--yes", "vg/s"}, []string{"lvremove", "--config", "C", "--yes", "vg/s"}},
+		{[]string{"fullreport", "-a", "--config", "report/x=1", "vg"}, []string{"fullreport", "-a", "--config", "report/x=1 C", "vg"}},
+	}
+	for _, tt := range tests {
+		in := slices.Clone(tt.args)
+		if got := withConfig(tt.args, "C"); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("withConfig(%q) = %q, want %q", tt.args, got, tt.want)
+		}
+		if !reflect.DeepEqual(tt.args, in) {
+			t.Errorf("withConfig changed its argument: %q", tt.args)
+		}
 	}
 }

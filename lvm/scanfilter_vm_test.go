@@ -7,8 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestGuestScanFilter: the kernel's device listing is dmsetup's; the filter
@@ -107,7 +110,48 @@ func TestGuestScanFilter(t *testing.T) {
 		t.Errorf("pvs with the filter: %q, want the PV of %s", pvs, vmVG)
 	}
 
-	if err := c.Remove(ctx, vmVG, "s"); err != nil {
+	// The report and every other command that changes an LV, with the
+	// filter: the same report as without, and each command's effect.
+	plain, err := NewClient(&ExecRunner{}, "").Report(ctx, []string{vmVG})
+	if err != nil {
+		t.Fatal(err)
+	}
+	filtered, err := c.Report(ctx, []string{vmVG})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(filtered, plain) {
+		t.Errorf("report with the filter:\n%+v\nwithout:\n%+v", filtered, plain)
+	}
+	if err := c.Extend(ctx, vmVG, "s", "4M"); err != nil {
+		t.Fatal(err)
+	}
+	if size := lvsField(t, "lv_size", "s"); size != "12.00m" {
+		t.Errorf("size of s after lvextend by 4M: %q, want 12.00m", size)
+	}
+	if err := c.AddTag(ctx, vmVG, "s", "snapfs_hold"); err != nil {
+		t.Fatal(err)
+	}
+	if tags := lvsField(t, "lv_tags", "s"); tags != "snapfs_hold" {
+		t.Errorf("tags of s: %q", tags)
+	}
+	if err := c.DelTag(ctx, vmVG, "s", "snapfs_hold"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rename(ctx, vmVG, "s", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if origin := lvsField(t, "origin", "s1"); origin != "o" {
+		t.Errorf("origin of s1 after the rename: %q", origin)
+	}
+	vmRun(t, "lvcreate", "--quiet", "-s", "-L", "8M", "-n", "m", vmVG+"/o")
+	if err := c.Merge(ctx, vmVG, "m"); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, "m")
+	vmRun(t, "vgck", vmVG)
+
+	if err := c.Remove(ctx, vmVG, "s1"); err != nil {
 		t.Fatal(err)
 	}
 	if lvs := strings.Fields(vmRun(t, "lvs", "--noheadings", "-o", "lv_name", vmVG)); len(lvs) != 1 || lvs[0] != "o" {
@@ -126,4 +170,17 @@ func TestGuestScanFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 	vmRun(t, "vgck", vmVG)
+}
+
+// waitGone waits up to a minute for LV lv of the test VG to be gone, as a
+// merged snapshot is once LVM's poller has finished.
+func waitGone(t *testing.T, lv string) {
+	t.Helper()
+	for range 120 {
+		if !slices.Contains(strings.Fields(vmRun(t, "lvs", "--noheadings", "-o", "lv_name", vmVG)), lv) {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("%s/%s still there a minute after the merge began", vmVG, lv)
 }

@@ -110,14 +110,14 @@ func openBackends(cfg Config, log *slog.Logger) *backends {
 		log.Warn("device-mapper status unavailable, reading allocation from lvs reports instead", "err", err)
 	} else {
 		b.dm = d
-		// A mkdir's lvcreate and an rmdir's lvremove tell LVM to skip
-		// the devices of LVs (lvm.Client's scan filter). The settings
-		// that depends on are read now (lvmconfig, a process), not in
-		// the first mkdir.
+		// The reports and every command that changes an LV tell LVM to
+		// skip the devices of LVs (lvm.Client's scan filter). The
+		// settings that depends on are read now (lvmconfig, a process),
+		// not in the first report.
 		b.client.LVDevices = d.List
 		b.client.Process = debugRunner{b.runner.Fallback, log}
 		if err := b.client.ReadScanSettings(context.Background()); err != nil {
-			log.Warn("mkdir and rmdir will make LVM look at every device: LVM's settings for the filter are unknown", "err", err)
+			log.Warn("LVM commands will look at every device: LVM's settings for the scan filter are unknown", "err", err)
 		}
 	}
 	b.xen = openXen(cfg, debugRunner{&xen.ExecRunner{Timeout: time.Duration(cfg.CommandTimeout)}, log}, log)
