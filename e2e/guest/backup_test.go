@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -339,7 +340,9 @@ func TestBackupThinSnapshot(t *testing.T) {
 	if got := readFile(t, d.path("e2e/thin/ts/state")); got != "active\n" {
 		t.Errorf("state after looking into files/: %q", got)
 	}
-	if !strings.Contains(d.logs.String(), "lvchange -ay -K e2e/ts") {
+	// The activation, with the scan filter (the audit log quotes it).
+	activation := regexp.MustCompile(`lvm="lvm lvchange --config devices/global_filter=\[\\"` + regexp.QuoteMeta(scanFilter("e2e")) + `\\"\] -ay -K e2e/ts"`)
+	if !activation.MatchString(d.logs.String()) {
 		t.Errorf("no activation in the audit log:\n%s", d.logs.String())
 	}
 	checkSnapshotFiles(t, d, "e2e/thin/ts", "/dev/e2e/ts", false, "ext4", "norecovery")
