@@ -16,7 +16,9 @@ import (
 
 // TestGuestScanFilter: the kernel's device listing is dmsetup's; the filter
 // Remove gives lvremove makes real LVM reject the LVs' devices (it says so
-// at -vvvv) and no other device, and leaves the VG's metadata whole; there
+// at -vvvv) and no other device, and leaves the VG's metadata whole; the
+// report is the same with it as without, and lvextend, lvchange
+// --addtag/--deltag, lvrename and a merge do their work with it; there
 // is none while the administrator has a global_filter of their own (in
 // lvmlocal.conf, read again once it changes) or while a device that is
 // not LVM's bears a name of the VG's LVs, and lvcreate then names the VG's
@@ -137,6 +139,9 @@ func TestGuestScanFilter(t *testing.T) {
 	}
 	if err := c.DelTag(ctx, vmVG, "s", "snapfs_hold"); err != nil {
 		t.Fatal(err)
+	}
+	if tags := lvsField(t, "lv_tags", "s"); tags != "" {
+		t.Errorf("tags of s after --deltag: %q", tags)
 	}
 	if err := c.Rename(ctx, vmVG, "s", "s1"); err != nil {
 		t.Fatal(err)
