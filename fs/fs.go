@@ -144,10 +144,14 @@ func withCaller(ctx context.Context) context.Context {
 }
 
 // invalidate tells the kernel about entries that vanished or moved between
-// two models, so cached dentries do not outlive the LV. The store calls it
-// in its own goroutine, never inside a FUSE call.
+// two models, so cached dentries do not outlive the LV, and drops the root's
+// cached attributes when its link count changed. The store calls it in its
+// own goroutine, never inside a FUSE call.
 func (f *FS) invalidate(old, cur *model.Tree) {
 	rootInode := f.root.EmbeddedInode()
+	if len(old.VGs) != len(cur.VGs) {
+		rootInode.NotifyContent(-1, 0)
+	}
 	for _, v := range old.VGs {
 		vgInode := rootInode.GetChild(v.VG.Name)
 		if cur.VG(v.VG.Name) == nil {

@@ -53,6 +53,14 @@ func (refusals) Setattr(context.Context, gofs.FileHandle, *fuse.SetAttrIn, *fuse
 // size follows their content.
 const dirTimeout = time.Second
 
+// rootAttrTimeout is how long the kernel may cache the root's attributes.
+// The root is never looked up, so with default_permissions every path walk
+// through it whose attributes have expired costs a GETATTR round trip (one
+// of a cold cat's eight). Its mode, owner and times never change; its link
+// count (two and one per VG) does, and invalidate drops the cached
+// attributes when a model with another number of VGs replaces the last.
+const rootAttrTimeout = time.Hour
+
 // dirAttr fills the attributes of a directory.
 func (f *FS) dirAttr(a *fuse.Attr, n uint64, t time.Time, subdirs int) {
 	a.Ino = n
@@ -105,7 +113,7 @@ func (n *rootNode) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Att
 		return toErrno(err)
 	}
 	n.fs.dirAttr(&out.Attr, 1, startTime, len(t.VGs))
-	out.SetTimeout(dirTimeout)
+	out.SetTimeout(rootAttrTimeout)
 	return 0
 }
 

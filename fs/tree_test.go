@@ -370,3 +370,38 @@ func TestCloseSendsNoFlush(t *testing.T) {
 		t.Errorf("%d FLUSH requests for two cats and an echo, want none:\n%s", n, logs)
 	}
 }
+
+// A path walk through the root costs no GETATTR once the entries below it
+// have expired: the kernel keeps the root's attributes (rootAttrTimeout),
+// which it would otherwise ask for on every cold cat (default_permissions
+// checks the search permission of each directory walked). A VG created
+// behind snapfs's back still shows in the root's link count after the
+// model that has it.
+func TestRootAttributesCached(t *testing.T) {
+	var requests logBuffer
+	log.SetOutput(&requests)
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+	m := mountFake(t, setup{fuseDebug: true})
+	if got := m.mustSh(t, "stat -c %h ."); got != "4\n" {
+		t.Fatalf("the root's link count: %q, want 4 (two VGs)", got)
+	}
+	m.mustSh(t, "cat vg/web/snap1/allocated >/dev/null")
+	time.Sleep(1100 * time.Millisecond) // past every one-second timeout
+	before := len(requests.String())
+	m.mustSh(t, "cat vg/web/snap1/allocated >/dev/null")
+	second := requests.String()[before:]
+	if n := strings.Count(second, ": LOOKUP n"); n != 4 {
+		t.Fatalf("the second cat looked up %d names, want 4 (expired entries):\n%s", n, second)
+	}
+	if strings.Contains(second, ": GETATTR n1 ") {
+		t.Errorf("the second cat asked for the root's attributes again:\n%s", second)
+	}
+
+	m.lvm.Mu.Lock()
+	m.lvm.VGs = append(m.lvm.VGs, lvm.VG{Name: "vg3", UUID: "vg3-uuid", Size: 1 << 30, Free: 1 << 30, ExtentSize: lvmtest.Extent})
+	m.lvm.Mu.Unlock()
+	m.refresh(t)
+	if got := m.mustSh(t, "stat -c %h ."); got != "5\n" {
+		t.Errorf("the root's link count after a third VG: %q, want 5", got)
+	}
+}
