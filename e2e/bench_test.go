@@ -76,14 +76,14 @@ func TestBench(t *testing.T) {
 		`(?m)^\| the guard idle, 25 snapshots, 10s \| guard every 1s: \S+ CPU \([0-9.]+%\) \| guard off: \S+ CPU \([0-9.]+%\) \| -?[0-9.]+% of a CPU \| < 1% of a CPU on hardware \(shown\) \| (under 1% of a CPU|1% of a CPU or more, under emulation \(not enforced\)) \|$`,
 		// The traces: the mkdir's and the rmdir's FUSE request, the
 		// lvcreate or lvremove (given the filter), and their steps.
-		`(?m)^mkdir traced in VG small \(30 LVs\), .*\n\n\s+0 ms  bench: starts mkdir \S+/small/o0000/t1\n(\s*\d+ ms  .*\n)*\s*\d+ ms  rx \d+: MKDIR .*"t1"`,
-		`(?m)^mkdir traced in VG bench \(50 LVs\), .*\n\n\s+0 ms  bench: starts mkdir \S+/bench/o0000/t1\n(\s*\d+ ms  .*\n)*\s*\d+ ms  rx \d+: MKDIR .*"t1"`,
+		`(?m)^mkdir traced in VG small \(30 LVs\), .*\n\n(\s*-\d+ ms  .*\n)*\s+0 ms  bench: starts mkdir \S+/small/o0000/t1\n(\s*\d+ ms  .*\n)*\s*\d+ ms  rx \d+: MKDIR .*"t1"`,
+		`(?m)^mkdir traced in VG bench \(50 LVs\), .*\n\n(\s*-\d+ ms  .*\n)*\s+0 ms  bench: starts mkdir \S+/bench/o0000/t1\n(\s*\d+ ms  .*\n)*\s*\d+ ms  rx \d+: MKDIR .*"t1"`,
 		// (The times are padded to six characters: a slow run's need none.)
 		`(?m)^\s*\d+ ms  command argv="lvm lvcreate --config devices/global_filter=\[.*r\|\^/dev/mapper/bench-\[\^-\]\|.*\] --snapshot --name t1 --size 8M bench/o0000" duration=\S+ err=<nil>$`,
 		`(?m)^\s*\d+ ms  snapshot taken lv=bench/t1 lock_wait=\S+ lvcreate=\S+ model=\S+$`,
 		`(?m)^\s*[0-9.]+ ms  bench: mkdir has exited$`,
-		`(?m)^rmdir traced in VG small \(30 LVs\), .*\n\n\s+0 ms  bench: starts rmdir \S+/small/o0000/t1\n(\s*\d+ ms  .*\n)*\s*\d+ ms  rx \d+: RMDIR .*"t1"`,
-		`(?m)^rmdir traced in VG bench \(50 LVs\), .*\n\n\s+0 ms  bench: starts rmdir \S+/bench/o0000/t1\n(\s*\d+ ms  .*\n)*\s*\d+ ms  rx \d+: RMDIR .*"t1"`,
+		`(?m)^rmdir traced in VG small \(30 LVs\), .*\n\n(\s*-\d+ ms  .*\n)*\s+0 ms  bench: starts rmdir \S+/small/o0000/t1\n(\s*\d+ ms  .*\n)*\s*\d+ ms  rx \d+: RMDIR .*"t1"`,
+		`(?m)^rmdir traced in VG bench \(50 LVs\), .*\n\n(\s*-\d+ ms  .*\n)*\s+0 ms  bench: starts rmdir \S+/bench/o0000/t1\n(\s*\d+ ms  .*\n)*\s*\d+ ms  rx \d+: RMDIR .*"t1"`,
 		`(?m)^\s*\d+ ms  command argv="lvm lvremove --config devices/global_filter=\[.*r\|\^/dev/mapper/bench-\[\^-\]\|.*\] --yes bench/t1" duration=\S+ err=<nil>$`,
 		`(?m)^\s*\d+ ms  snapshot removed lv=bench/t1 checks=\S+ lock_wait=\S+ lvremove=\S+ model=\S+$`,
 		`(?m)^\s*[0-9.]+ ms  bench: rmdir has exited$`,

@@ -63,12 +63,19 @@ func TestTraceLines(t *testing.T) {
 		`not a log line`,
 		``,
 	}, "\n")
-	got := traceLines([]byte(log), start)
+	got := traceLines([]byte(log), start, start)
 	want := []string{
 		`    40 ms  rx 5: LOOKUP n1 ["bench"] 6b`,
 		`  1201 ms  command argv="lvm lvcreate --snapshot --name t1" duration=1.1s err=<nil>`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("traceLines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// From a moment before start (the change by hand): earlier lines too,
+	// with negative times.
+	got = traceLines([]byte(log), start.Add(-2*time.Millisecond), start)
+	want = append([]string{`    -1 ms  rx 3: LOOKUP n1 ["bench"] 6b`}, want...)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("traceLines from before start:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -15,9 +15,12 @@ import (
 // other by hand (lvcreate -s, lvremove). It restarts snapfs with -debug,
 // which logs every FUSE request, every LVM command with its duration and
 // the steps of a mkdir and an rmdir, and adds to b.traces what snapfs
-// logged from the start of each traced process to a little after its end,
-// each line with its time from that start. snapfs is left running with
-// -debug; the snapshots it made are removed.
+// logged from the start of the change by hand to a little after the end
+// of the traced process, each line with its time from that process's
+// start (negative before it): a refresh of the model that the change by
+// hand set off, and that the traced process then waits for, shows with
+// its reason. snapfs is left running with -debug; the snapshots it made
+// are removed.
 func (b *bench) traceChanges(vg string, lvs int) error {
 	b.stopSnapfs()
 	if err := b.startSnapfs(vg, "-debug"); err != nil {
@@ -28,24 +31,27 @@ func (b *bench) traceChanges(vg string, lvs int) error {
 	if err := sh("mkdir", warm); err != nil {
 		return err
 	}
+	seen, since := len(readFile(b.logPath)), time.Now()
 	if err := sh("lvcreate", "--snapshot", "--size", snapSize, "--name", "tb", vg+"/o0000"); err != nil {
 		return err
 	}
-	if err := b.traceOne(vg, lvs, "mkdir", traced, "a mkdir and an lvcreate -s by hand"); err != nil {
+	if err := b.traceOne(vg, lvs, "mkdir", traced, "a mkdir and an lvcreate -s by hand", seen, since); err != nil {
 		return err
 	}
-	for _, argv := range [][]string{{"rmdir", warm}, {"lvremove", "--yes", vg + "/tb"}} {
-		if err := sh(argv...); err != nil {
-			return err
-		}
+	if err := sh("rmdir", warm); err != nil {
+		return err
 	}
-	return b.traceOne(vg, lvs, "rmdir", traced, "an rmdir and an lvremove by hand")
+	seen, since = len(readFile(b.logPath)), time.Now()
+	if err := sh("lvremove", "--yes", vg+"/tb"); err != nil {
+		return err
+	}
+	return b.traceOne(vg, lvs, "rmdir", traced, "an rmdir and an lvremove by hand", seen, since)
 }
 
 // traceOne runs cmd on dir, as traceChanges traces it, and adds the trace
-// to b.traces.
-func (b *bench) traceOne(vg string, lvs int, cmd, dir, after string) error {
-	seen := len(readFile(b.logPath))
+// to b.traces: what snapfs logged from since (at log offset seen, the
+// start of the change by hand) on.
+func (b *bench) traceOne(vg string, lvs int, cmd, dir, after string, seen int, since time.Time) error {
 	start := time.Now()
 	took, err := timed(cmd, dir)
 	if err != nil {
@@ -55,10 +61,17 @@ func (b *bench) traceOne(vg string, lvs int, cmd, dir, after string) error {
 	time.Sleep(200 * time.Millisecond)
 	log := readFile(b.logPath)[seen:]
 	var t strings.Builder
-	fmt.Fprintf(&t, "%s traced in VG %s (%d LVs), after %s; snapfs -debug, times from the start of the %s process:\n\n", cmd, vg, lvs, after, cmd)
-	fmt.Fprintf(&t, "%9s  bench: starts %s %s\n", "0 ms", cmd, dir)
-	for _, line := range traceLines(log, start) {
+	fmt.Fprintf(&t, "%s traced in VG %s (%d LVs), after %s; snapfs -debug since the change by hand, times from the start of the %s process:\n\n", cmd, vg, lvs, after, cmd)
+	started := false
+	for _, line := range traceLines(log, since, start) {
+		if !started && !strings.HasPrefix(strings.TrimSpace(line), "-") {
+			fmt.Fprintf(&t, "%9s  bench: starts %s %s\n", "0 ms", cmd, dir)
+			started = true
+		}
 		t.WriteString(line + "\n")
+	}
+	if !started {
+		fmt.Fprintf(&t, "%9s  bench: starts %s %s\n", "0 ms", cmd, dir)
 	}
 	fmt.Fprintf(&t, "%9s  bench: %s has exited\n", ms(took), cmd)
 	b.traces = append(b.traces, t.String())
@@ -68,11 +81,12 @@ func (b *bench) traceOne(vg string, lvs int, cmd, dir, after string) error {
 // logLineRe is a line of snapfs's log: slog's text format.
 var logLineRe = regexp.MustCompile(`^time=(\S+) level=\S+ msg=("(?:[^"\\]|\\.)*"|\S+)(.*)$`)
 
-// traceLines formats the lines snapfs logged after start: the time from
-// start, the message and its attributes, cut at 240 characters (a
-// command line with the filter that skips the LVs' devices fits). Lines
-// before start, and the bench's own stats lines, are left out.
-func traceLines(log []byte, start time.Time) []string {
+// traceLines formats the lines snapfs logged from since on: the time from
+// start (negative before it), the message and its attributes, cut at 240
+// characters (a command line with the filter that skips the LVs' devices
+// fits). Lines before since, and the bench's own stats lines, are left
+// out.
+func traceLines(log []byte, since, start time.Time) []string {
 	var lines []string
 	for _, line := range bytes.Split(log, []byte("\n")) {
 		m := logLineRe.FindSubmatch(line)
@@ -80,7 +94,7 @@ func traceLines(log []byte, start time.Time) []string {
 			continue
 		}
 		at, err := time.Parse(time.RFC3339Nano, string(m[1]))
-		if err != nil || at.Before(start.Truncate(time.Millisecond)) {
+		if err != nil || at.Before(since.Truncate(time.Millisecond)) {
 			continue
 		}
 		msg := string(m[2])
