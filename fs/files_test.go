@@ -3,7 +3,6 @@ package fs
 import (
 	"errors"
 	"fmt"
-	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -391,10 +390,7 @@ func TestFilesFollowRename(t *testing.T) {
 // snapfs (a cd there could have to mount). go-fuse's debug log (the
 // standard logger's) shows every request the kernel sent.
 func TestFilesNothingToMountCached(t *testing.T) {
-	var requests logBuffer
-	log.SetOutput(&requests)
-	t.Cleanup(func() { log.SetOutput(os.Stderr) })
-	m := mountFake(t, setup{fuseDebug: true})
+	m, requests := mountFakeDebug(t)
 	zeros := filepath.Join(t.TempDir(), "zeros")
 	if err := os.WriteFile(zeros, make([]byte, 1<<20), 0o644); err != nil {
 		t.Fatal(err)

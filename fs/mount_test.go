@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -208,6 +209,17 @@ func mountFake(t *testing.T, s setup) *mountedFS {
 		}
 	})
 	return m
+}
+
+// mountFakeDebug mounts a tree as mountFake does, with every FUSE request
+// and reply logged by go-fuse (to the standard logger, while the test runs)
+// into the returned buffer, for a test that counts the kernel's requests.
+func mountFakeDebug(t *testing.T) (*mountedFS, *logBuffer) {
+	t.Helper()
+	requests := &logBuffer{}
+	log.SetOutput(requests)
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+	return mountFake(t, setup{fuseDebug: true}), requests
 }
 
 // refresh reads the fake LVM again, after a test changed it directly.

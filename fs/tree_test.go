@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
 	"math"
 	"os"
 	"os/exec"
@@ -353,10 +352,7 @@ func TestDataOnlyForRootAndAdmins(t *testing.T) {
 // process closing a status file or ctl waits for none. go-fuse's debug log
 // (the standard logger's) shows every request the kernel sent.
 func TestCloseSendsNoFlush(t *testing.T) {
-	var requests logBuffer
-	log.SetOutput(&requests)
-	t.Cleanup(func() { log.SetOutput(os.Stderr) })
-	m := mountFake(t, setup{fuseDebug: true})
+	m, requests := mountFakeDebug(t)
 	m.mustSh(t, "cat vg/web/snap1/allocated vg/status >/dev/null && echo hold > vg/web/snap1/ctl")
 	logs := requests.String()
 	for _, want := range []string{"OPEN n", "READ n", "WRITE n", "RELEASE n"} {
@@ -378,10 +374,7 @@ func TestCloseSendsNoFlush(t *testing.T) {
 // behind snapfs's back still shows in the root's link count after the
 // model that has it.
 func TestRootAttributesCached(t *testing.T) {
-	var requests logBuffer
-	log.SetOutput(&requests)
-	t.Cleanup(func() { log.SetOutput(os.Stderr) })
-	m := mountFake(t, setup{fuseDebug: true})
+	m, requests := mountFakeDebug(t)
 	if got := m.mustSh(t, "stat -c %h ."); got != "4\n" {
 		t.Fatalf("the root's link count: %q, want 4 (two VGs)", got)
 	}
