@@ -49,14 +49,14 @@ func (refusals) Setattr(context.Context, gofs.FileHandle, *fuse.SetAttrIn, *fuse
 
 // dirTimeout is how long the kernel may cache a directory's attributes and
 // any entry. Together with the model's MaxAge it bounds how long a change made
-// behind snapfs's back stays unseen. Files get no attribute caching: their
-// size follows their content.
+// behind snapfs's back stays unseen. Status files have their own timeout
+// (infoAttrTimeout).
 const dirTimeout = time.Second
 
 // rootAttrTimeout is how long the kernel may cache the root's attributes.
 // The root is never looked up, so with default_permissions every path walk
-// through it whose attributes have expired costs a GETATTR round trip (one
-// of a cold cat's eight). Its mode, owner and times never change; its link
+// through it whose attributes have expired costs a GETATTR round trip (a
+// cold cat made eight round trips with it, seven without). Its mode, owner and times never change; its link
 // count (two and one per VG) does, and invalidate drops the cached
 // attributes when a model with another number of VGs replaces the last.
 const rootAttrTimeout = time.Hour

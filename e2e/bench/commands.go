@@ -85,3 +85,19 @@ func readFile(path string) []byte {
 	data, _ := os.ReadFile(path)
 	return data
 }
+
+// logSize is the length of the file at path (snapfs's log), 0 when it
+// cannot be read: where a later logSince takes up.
+func logSize(path string) int {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return int(fi.Size())
+}
+
+// logSince returns what the file at path has after its first seen bytes.
+func logSince(path string, seen int) []byte {
+	data := readFile(path)
+	return data[min(seen, len(data)):]
+}

@@ -177,7 +177,7 @@ func (b *bench) countedPairs(a, h func(i int) []string) (ta, th []time.Duration,
 	for i := 0; i < b.rounds; i++ {
 		runA := func() error {
 			var one lvmCost
-			seen := len(readFile(b.logPath))
+			seen := logSize(b.logPath)
 			err := b.counted(&one, func() error {
 				d, err := timed(a(i)...)
 				ta = append(ta, d)
@@ -185,7 +185,7 @@ func (b *bench) countedPairs(a, h func(i int) []string) (ta, th []time.Duration,
 			})
 			cost.processes, cost.commands = cost.processes+one.processes, cost.commands+one.commands
 			if one.processes+one.commands != 1 {
-				b.explain(strings.Join(a(i), " "), one, readFile(b.logPath)[seen:])
+				b.explain(strings.Join(a(i), " "), one, logSince(b.logPath, seen))
 			}
 			return err
 		}

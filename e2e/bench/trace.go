@@ -31,7 +31,7 @@ func (b *bench) traceChanges(vg string, lvs int) error {
 	if err := sh("mkdir", warm); err != nil {
 		return err
 	}
-	seen, since := len(readFile(b.logPath)), time.Now()
+	seen, since := logSize(b.logPath), time.Now()
 	if err := sh("lvcreate", "--snapshot", "--size", snapSize, "--name", "tb", vg+"/o0000"); err != nil {
 		return err
 	}
@@ -41,7 +41,7 @@ func (b *bench) traceChanges(vg string, lvs int) error {
 	if err := sh("rmdir", warm); err != nil {
 		return err
 	}
-	seen, since = len(readFile(b.logPath)), time.Now()
+	seen, since = logSize(b.logPath), time.Now()
 	if err := sh("lvremove", "--yes", vg+"/tb"); err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func (b *bench) traceOne(vg string, lvs int, cmd, dir, after string, seen int, s
 	}
 	// What snapfs does at once after its reply shows too.
 	time.Sleep(200 * time.Millisecond)
-	log := readFile(b.logPath)[seen:]
+	log := logSince(b.logPath, seen)
 	var t strings.Builder
 	fmt.Fprintf(&t, "%s traced in VG %s (%d LVs), after %s; snapfs -debug since the change by hand, times from the start of the %s process:\n\n", cmd, vg, lvs, after, cmd)
 	started := false
