@@ -256,7 +256,10 @@ func TestFilesUnmountBeforeChange(t *testing.T) {
 	}
 	t.Cleanup(func() { shell.Process.Kill(); shell.Wait() })
 	waitUntil(t, 5*time.Second, "the shell's cd to mount files/", func() bool { return mountOptions(t, files) != "" })
-	time.Sleep(100 * time.Millisecond) // and the shell to be in it
+	waitUntil(t, 5*time.Second, "the shell to be in files/etc", func() bool {
+		cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", shell.Process.Pid))
+		return strings.HasSuffix(cwd, "/files/etc")
+	})
 	before := m.lvm.Names("vg")
 	if err := syscall.Rmdir(m.path("vg/web/snap1")); !errors.Is(err, syscall.EBUSY) {
 		t.Errorf("rmdir with a shell inside files/: %v, want EBUSY", err)
