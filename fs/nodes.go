@@ -56,9 +56,10 @@ const dirTimeout = time.Second
 // rootAttrTimeout is how long the kernel may cache the root's attributes.
 // The root is never looked up, so with default_permissions every path walk
 // through it whose attributes have expired costs a GETATTR round trip (a
-// cold cat made eight round trips with it, seven without). Its mode, owner and times never change; its link
-// count (two and one per VG) does, and invalidate drops the cached
-// attributes when a model with another number of VGs replaces the last.
+// cold cat made eight round trips with it, seven without). Its mode, owner
+// and times never change; its link count (two and one per VG) does, and
+// invalidate drops the cached attributes when a model with another number
+// of VGs replaces the last.
 const rootAttrTimeout = time.Hour
 
 // dirAttr fills the attributes of a directory.
