@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/hanwen/go-fuse/v2/splice"
 
@@ -228,23 +227,6 @@ func (m *mountedFS) refresh(t *testing.T) {
 	t.Helper()
 	if _, err := m.store.Refresh(true); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// waitSh runs line until it prints want, for what snapfs does in a
-// goroutine of its own, up to a bound that only a failing test reaches.
-func (m *mountedFS) waitSh(t *testing.T, line, want, what string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		got := m.mustSh(t, line)
-		if got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %q, want %q", what, got, want)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -397,5 +397,7 @@ func TestRootAttributesCached(t *testing.T) {
 	// The store tells fs of the new model in a goroutine of its own (never
 	// inside a FUSE call), so the kernel drops the root's attributes soon
 	// after the refresh, not before it returns.
-	m.waitSh(t, "stat -c %h .", "5\n", "the root's link count after a third VG")
+	waitUntil(t, 5*time.Second, "the root's link count to be 5 after a third VG", func() bool {
+		return m.mustSh(t, "stat -c %h .") == "5\n"
+	})
 }
