@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,16 +63,14 @@ func (b *bench) traceOne(vg string, lvs int, cmd, dir, after string, seen int, s
 	log := logSince(b.logPath, seen)
 	var t strings.Builder
 	fmt.Fprintf(&t, "%s traced in VG %s (%d LVs), after %s; snapfs -debug since the change by hand, times from the start of the %s process:\n\n", cmd, vg, lvs, after, cmd)
-	started := false
-	for _, line := range traceLines(log, since, start) {
-		if !started && !strings.HasPrefix(strings.TrimSpace(line), "-") {
-			fmt.Fprintf(&t, "%9s  bench: starts %s %s\n", "0 ms", cmd, dir)
-			started = true
-		}
-		t.WriteString(line + "\n")
+	lines := traceLines(log, since, start)
+	before := 0 // lines logged before the start, with negative times
+	for before < len(lines) && strings.HasPrefix(strings.TrimSpace(lines[before]), "-") {
+		before++
 	}
-	if !started {
-		fmt.Fprintf(&t, "%9s  bench: starts %s %s\n", "0 ms", cmd, dir)
+	lines = slices.Insert(lines, before, fmt.Sprintf("%9s  bench: starts %s %s", "0 ms", cmd, dir))
+	for _, line := range lines {
+		t.WriteString(line + "\n")
 	}
 	fmt.Fprintf(&t, "%9s  bench: %s has exited\n", ms(took), cmd)
 	b.traces = append(b.traces, t.String())
