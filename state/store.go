@@ -213,6 +213,27 @@ func (s *Store) current(settled bool) (*model.Tree, error) {
 	return s.Refresh(false)
 }
 
+// KeepFresh calls Settled every interval until ctx is done, so that a
+// change made behind snapfs's back reaches the model, and the store's
+// listeners, within interval and one report even when nothing asks for the
+// model: fs lets the kernel cache the tree and corrects the cache from the
+// listeners, and the guard's tick may be longer than a second. A tick that
+// finds the model younger than MaxAge (the guard's tick came first) costs
+// nothing; one that finds the change stamp unchanged, reading it.
+func (s *Store) KeepFresh(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			// Refresh logs a failure, and keeps the old model.
+			s.Settled()
+		}
+	}
+}
+
 // BeginChange says that a change of snapfs's own starts, for Current; the
 // returned function says that it has ended. ops calls it for every change.
 func (s *Store) BeginChange() (end func()) {

@@ -844,3 +844,50 @@ func TestPVs(t *testing.T) {
 		}
 	}
 }
+
+// KeepFresh brings a change made behind snapfs's back into the model, and
+// tells the listeners, though nothing asks for the model; while the change
+// stamp stays the same, it reads LVM never.
+func TestKeepFresh(t *testing.T) {
+	l := lvmtest.New()
+	c := &clock{now: lvmtest.T0}
+	st := &stamper{stamp: "s1"}
+	// With VGs configured, the first report is stamped already.
+	s := newTestStore(l, c, Options{VGs: []string{"vg", "vg2"}, MaxAge: time.Second, Stamp: st.Stamp})
+	told := make(chan *model.Tree, 4)
+	s.OnReplace(func(_, cur *model.Tree) { told <- cur })
+	if _, err := s.Current(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { s.KeepFresh(ctx, time.Millisecond); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	// The first report read the stamp once; KeepFresh reads it again
+	// once the model is past MaxAge, and then the model is current until
+	// the clock moves again.
+	c.advance(time.Hour)
+	waitFor(t, "stamp read by KeepFresh", func() bool {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.asked == 2
+	})
+	if n := l.ReportCount(); n != 1 {
+		t.Fatalf("%d reports with the stamp unchanged, want 1 (the first)", n)
+	}
+
+	if err := l.Remove(t.Context(), "vg", "snap1"); err != nil {
+		t.Fatal(err)
+	}
+	st.set("s2")
+	c.advance(time.Hour)
+	select {
+	case cur := <-told:
+		if cur.VG("vg").Origin("web").Child("snap1") != nil {
+			t.Errorf("the model KeepFresh read still has snap1")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("KeepFresh told no new model after a change by hand")
+	}
+}

@@ -87,6 +87,10 @@ func serve(cfg Config, inv invocation, log *slog.Logger, ready func() error) err
 	defer stopWatching()
 	go p.watch.Run(watching)
 	go p.schedule.Run(watching)
+	// The kernel caches the tree for long and snapfs corrects it from each
+	// new model: the change stamp is read every second, whatever
+	// guard_interval is, so that a change made by hand shows within two.
+	go p.store.KeepFresh(watching, time.Second)
 	signalReady(mountpoint, ready, log)
 	server.Wait()
 	log.Info("unmounted", "mountpoint", mountpoint, "lvm_processes", b.runner.Spawned(), "lvm_shell_commands", b.runner.ShellCommands())
@@ -146,6 +150,7 @@ func (b *backends) deviceMapper() model.DeviceMapper {
 // parts are what serve runs besides the mount: the tree and the guard's
 // watch.
 type parts struct {
+	store    *state.Store
 	tree     *fs.FS
 	watch    *watch.Watcher
 	schedule *schedule.Scheduler
@@ -230,7 +235,7 @@ func buildTree(cfg Config, b *backends, adminGID int, mountpoint string, log *sl
 	// carried on.
 	operations.RecoverCheckpoints(context.Background())
 	sched := schedule.New(store, operations, scheduleOptions(cfg, dm, log))
-	return &parts{tree: tree, watch: w, schedule: sched}, nil
+	return &parts{store: store, tree: tree, watch: w, schedule: sched}, nil
 }
 
 // opsOptions are the operations' settings from the config: snapshot sizes,
