@@ -143,10 +143,12 @@ func withCaller(ctx context.Context) context.Context {
 	return ctx
 }
 
-// invalidate tells the kernel about entries that vanished or moved between
-// two models, so cached dentries do not outlive the LV, and drops the root's
-// cached attributes when its link count changed. The store calls it in its
-// own goroutine, never inside a FUSE call.
+// invalidate keeps what the kernel caches of the tree (treeTimeout) true
+// from one model to the next: it tells the kernel of every VG and LV
+// directory that vanished or moved, so that no cached entry outlives it,
+// and drops the cached attributes of every directory whose link count
+// changed, the root's included. The store calls it in its own goroutine,
+// never inside a FUSE call.
 func (f *FS) invalidate(old, cur *model.Tree) {
 	rootInode := f.root.EmbeddedInode()
 	if len(old.VGs) != len(cur.VGs) {
@@ -154,14 +156,17 @@ func (f *FS) invalidate(old, cur *model.Tree) {
 	}
 	for _, v := range old.VGs {
 		vgInode := rootInode.GetChild(v.VG.Name)
-		if cur.VG(v.VG.Name) == nil {
-			if vgInode != nil {
-				rootInode.NotifyEntry(v.VG.Name)
-			}
-			continue
-		}
 		if vgInode == nil {
 			continue
+		}
+		// Gone, or another VG of that name (another UUID).
+		now := cur.VG(v.VG.Name)
+		if now == nil || vgInode.StableAttr().Ino != vgIno(now) {
+			rootInode.NotifyEntry(v.VG.Name)
+			continue
+		}
+		if len(now.Origins) != len(v.Origins) {
+			vgInode.NotifyContent(-1, 0)
 		}
 		for _, o := range v.Origins {
 			invalidateLV(vgInode, o, cur)
@@ -170,21 +175,25 @@ func (f *FS) invalidate(old, cur *model.Tree) {
 }
 
 // invalidateLV notifies the kernel for e and the snapshots below it when
-// they are gone from cur or shown elsewhere now.
+// they are gone from cur or shown elsewhere now, or when their link count
+// (lvAttr) changed.
 func invalidateLV(parent *gofs.Inode, e *model.LVEntry, cur *model.Tree) {
 	now := cur.LV(e.LV.UUID)
 	moved := now == nil || now.LV.Name != e.LV.Name ||
 		(now.Parent == nil) != (e.Parent == nil) ||
 		(now.Parent != nil && now.Parent.LV.UUID != e.Parent.LV.UUID)
 	child := parent.GetChild(e.LV.Name)
-	if moved {
-		if child != nil {
-			parent.NotifyEntry(e.LV.Name)
-		}
-		return
-	}
 	if child == nil {
 		return
+	}
+	// A child of that name that is not e is not left cached either: the
+	// kernel then looks the name up again.
+	if moved || child.StableAttr().Ino != lvIno(e) {
+		parent.NotifyEntry(e.LV.Name)
+		return
+	}
+	if len(now.Snaps) != len(e.Snaps) {
+		child.NotifyContent(-1, 0)
 	}
 	for _, s := range e.Snaps {
 		invalidateLV(child, s, cur)

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/splice"
 
@@ -92,6 +93,9 @@ type setup struct {
 	allowOther bool
 	// fuseDebug logs every FUSE request and reply into the test's log.
 	fuseDebug bool
+	// keepFresh reads LVM's change every second whatever accesses the
+	// tree, as serve does (state.Store.KeepFresh).
+	keepFresh bool
 	// noDM leaves the tree without device-mapper: it reads states from
 	// the report.
 	noDM bool
@@ -188,6 +192,12 @@ func mountFake(t *testing.T, s setup) *mountedFS {
 		skipOrFail(t, "mount: %v", err)
 	}
 	m.server = server
+	if s.keepFresh {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { m.store.KeepFresh(ctx, time.Second); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
 	// Mount raised the readahead, or logged why not.
 	if strings.Contains(m.logs.String(), "default readahead") {
 		t.Errorf("raising the readahead:\n%s", m.logs.String())

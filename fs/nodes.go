@@ -47,20 +47,34 @@ func (refusals) Setattr(context.Context, gofs.FileHandle, *fuse.SetAttrIn, *fuse
 	return syscall.EPERM
 }
 
-// dirTimeout is how long the kernel may cache a directory's attributes and
-// any entry. Together with the model's MaxAge it bounds how long a change made
-// behind snapfs's back stays unseen. Status files have their own timeout
-// (infoAttrTimeout).
+// dirTimeout is how long the kernel may cache what invalidate does not
+// keep true: the entries of image, ctl and files/, and the xen/ tree.
+// Status files' attributes have their own (infoAttrTimeout).
 const dirTimeout = time.Second
 
-// rootAttrTimeout is how long the kernel may cache the root's attributes.
-// The root is never looked up, so with default_permissions every path walk
-// through it whose attributes have expired costs a GETATTR round trip (a
-// cold cat made eight round trips with it, seven without). Its mode, owner
-// and times never change; its link count (two and one per VG) does, and
-// invalidate drops the cached attributes when a model with another number
-// of VGs replaces the last.
-const rootAttrTimeout = time.Hour
+// treeTimeout is how long the kernel may cache the tree that the model
+// shows: the root's attributes, the entries and attributes of the VG and
+// LV directories, and the entries of their status files. With
+// default_permissions every path walk needs the attributes of each
+// directory it passes, and every name not in the cache costs a LOOKUP: at
+// one second, a cold cat of V/O/s/allocated made seven round trips to
+// snapfs (a LOOKUP of each of its four names, the open, two reads), with
+// this four (the file's attributes, which stay at infoAttrTimeout, the
+// open, two reads). What keeps the cache true is invalidate: each new
+// model is compared with the last, and the kernel is told of every name
+// gone or moved and of every directory whose link count changed. The
+// guard's tick reads the change stamp every second (keepFresh when the
+// guard's interval is longer), so a change made by hand reaches the model,
+// and with it the kernel, within two seconds plus one report. A new name
+// needs no notice: a failed lookup is not cached (no NegativeTimeout).
+const treeTimeout = time.Hour
+
+// treeEntry sets treeTimeout for the entry and attributes of a VG or LV
+// directory.
+func treeEntry(out *fuse.EntryOut) {
+	out.SetEntryTimeout(treeTimeout)
+	out.SetAttrTimeout(treeTimeout)
+}
 
 // dirAttr fills the attributes of a directory.
 func (f *FS) dirAttr(a *fuse.Attr, n uint64, t time.Time, subdirs int) {
@@ -114,7 +128,7 @@ func (n *rootNode) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Att
 		return toErrno(err)
 	}
 	n.fs.dirAttr(&out.Attr, 1, startTime, len(t.VGs))
-	out.SetTimeout(rootAttrTimeout)
+	out.SetTimeout(treeTimeout)
 	return 0
 }
 
@@ -135,7 +149,7 @@ func (n *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 	if v == nil {
 		return nil, syscall.ENOENT
 	}
-	out.SetAttrTimeout(dirTimeout)
+	treeEntry(out)
 	return n.fs.vgInode(ctx, &n.Inode, v, &out.Attr), 0
 }
 
@@ -214,7 +228,7 @@ func (n *vgNode) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrO
 		return errno
 	}
 	n.fs.dirAttr(&out.Attr, vgIno(v), startTime, len(v.Origins))
-	out.SetTimeout(dirTimeout)
+	out.SetTimeout(treeTimeout)
 	return 0
 }
 
@@ -225,19 +239,21 @@ func (n *vgNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	}
 	if model.IsFixedName(name, model.VGFiles) {
 		vgName := v.VG.Name
-		return n.fs.infoInode(ctx, &n.Inode, ino("vg", v.VG.UUID, name), name, out, func(t *model.Tree, _ model.DeviceMapper) ([]byte, error) {
+		inode := n.fs.infoInode(ctx, &n.Inode, ino("vg", v.VG.UUID, name), name, out, func(t *model.Tree, _ model.DeviceMapper) ([]byte, error) {
 			v := t.VG(vgName)
 			if v == nil {
 				return nil, model.ErrGone
 			}
 			return model.RenderVGFile(name, v, n.fs.extras), nil
-		}), 0
+		})
+		out.SetEntryTimeout(treeTimeout)
+		return inode, 0
 	}
 	o := v.Origin(name)
 	if o == nil {
 		return nil, syscall.ENOENT
 	}
-	out.SetAttrTimeout(dirTimeout)
+	treeEntry(out)
 	return n.fs.lvInode(ctx, &n.Inode, o, &out.Attr), 0
 }
 
@@ -332,7 +348,7 @@ func (n *lvNode) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrO
 		return errno
 	}
 	n.fs.lvAttr(&out.Attr, e)
-	out.SetTimeout(dirTimeout)
+	out.SetTimeout(treeTimeout)
 	return 0
 }
 
@@ -358,13 +374,15 @@ func (n *lvNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 		}
 	}
 	if model.IsFixedName(name, e.FileNames()) {
-		return n.fs.infoInode(ctx, &n.Inode, ino("lv", e.LV.UUID, name), name, out, n.fs.lvRenderer(n.uuid, name)), 0
+		inode := n.fs.infoInode(ctx, &n.Inode, ino("lv", e.LV.UUID, name), name, out, n.fs.lvRenderer(n.uuid, name))
+		out.SetEntryTimeout(treeTimeout)
+		return inode, 0
 	}
 	s := e.Child(name)
 	if s == nil {
 		return nil, syscall.ENOENT
 	}
-	out.SetAttrTimeout(dirTimeout)
+	treeEntry(out)
 	return n.fs.lvInode(ctx, &n.Inode, s, &out.Attr), 0
 }
 
@@ -402,7 +420,7 @@ func (n *lvNode) Mkdir(ctx context.Context, name string, _ uint32, out *fuse.Ent
 	if errno != 0 {
 		return nil, errno
 	}
-	out.SetAttrTimeout(dirTimeout)
+	treeEntry(out)
 	return n.fs.lvInode(ctx, &n.Inode, made, &out.Attr), 0
 }
 

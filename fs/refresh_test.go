@@ -43,6 +43,36 @@ func TestOutsideChanges(t *testing.T) {
 	}
 }
 
+// The kernel caches the tree (treeTimeout), and a change made behind
+// snapfs's back still shows within two seconds: KeepFresh brings it into
+// the model, and invalidate out of the kernel's cache. Only names the
+// kernel has cached are looked at, so that no lookup of a new name is what
+// brings the model up to date: a snapshot removed by hand, one renamed,
+// and the link counts of the directories that gained or lost one.
+func TestOutsideChangesInCachedTree(t *testing.T) {
+	m := mountFake(t, setup{keepFresh: true})
+	links := "stat -c %h vg vg/web vg/db"
+	if got := m.mustSh(t, links); got != "4\n3\n3\n" {
+		t.Fatalf("link counts of vg, vg/web and vg/db: %q, want 4, 3, 3", got)
+	}
+	m.mustSh(t, "cat vg/web/snap1/allocated vg/db/dbsnap/origin >/dev/null")
+	m.lvm.Mu.Lock()
+	m.lvm.Add(lvm.LV{Name: "extra", VG: "vg", Attr: lvmtest.MustAttr("-wi-a-----"), Size: lvmtest.Extent, SegType: "linear"})
+	m.lvm.Mu.Unlock()
+	if err := m.lvm.Remove(context.Background(), "vg", "snap1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.lvm.Rename(context.Background(), "vg", "dbsnap", "dbsnap2"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 2500*time.Millisecond, "the changes by hand to show in the cached tree", func() bool {
+		_, errRemoved := os.Stat(m.path("vg/web/snap1"))
+		_, errRenamed := os.Stat(m.path("vg/db/dbsnap"))
+		out, _ := m.sh(t, links)
+		return os.IsNotExist(errRemoved) && os.IsNotExist(errRenamed) && out == "5\n2\n3\n"
+	})
+}
+
 // Walking the whole tree costs one LVM report, however many files.
 func TestWalkCostsOneReport(t *testing.T) {
 	m := mountFake(t, setup{})
