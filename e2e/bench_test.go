@@ -87,6 +87,9 @@ func TestBench(t *testing.T) {
 		`(?m)^\s*\d+ ms  command argv="lvm lvremove --config devices/global_filter=\[.*r\|\^/dev/mapper/bench-\[\^-\]\|.*\] --yes bench/t1" duration=\S+ err=<nil>$`,
 		`(?m)^\s*\d+ ms  snapshot removed lv=bench/t1 checks=\S+ lock_wait=\S+ lvremove=\S+ model=\S+$`,
 		`(?m)^\s*[0-9.]+ ms  bench: rmdir has exited$`,
+		// A cold cat's requests.
+		`(?m)^cat traced in VG bench \(50 LVs\), after 1.1 s without a request; .*\n\n\s+0 ms  bench: starts cat \S+/bench/o0001/s0001/allocated\n(\s*\d+ ms  .*\n)*\s*\d+ ms  rx \d+: OPEN n\d+ `,
+		`(?m)^\s*[0-9.]+ ms  bench: cat has exited$`,
 		// The scaling mode.
 		`(?m)^bench: made 12 LVs \(6 snapshots\) in \S+; the VM uses (\d+ of \d+ MiB|\?) of its memory$`,
 		`(?m)^snapfs bench, scaling, \d{4}-\d\d-\d\d: 6, 12 LVs \(half of them snapshots\), 1 rounds, medians$`,

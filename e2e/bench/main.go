@@ -67,7 +67,7 @@ func main() {
 	check := flag.Bool("check", false, "enforce the process counts only, not the timing ratios (CI)")
 	populateOnly := flag.Bool("populate-only", false, "only fill the VG, and leave it")
 	idle := flag.Duration("guard-idle", time.Minute, "how long snapfs idles for the guard's CPU cost, on and off")
-	trace := flag.Bool("trace", true, "trace one mkdir and one rmdir in each VG")
+	trace := flag.Bool("trace", true, "trace one mkdir and one rmdir in each VG, and one cold cat of allocated")
 	only := flag.String("only", "", "run only these measures (comma-separated: snapshots, allocated, walks, image, memory, guard)")
 	scale := flag.String("scale", "", "measure how costs grow instead, at these numbers of LVs (comma-separated, e.g. 100,1000,5000)")
 	plotPath := flag.String("plot", "", "with -scale, the PNG file to draw the table into")
@@ -188,6 +188,11 @@ func (b *bench) run() error {
 	if b.trace && b.runs("snapshots") {
 		if err := b.traceChanges(vgName, b.lvs); err != nil {
 			return fmt.Errorf("tracing a mkdir and an rmdir: %w", err)
+		}
+	}
+	if b.trace && b.runs("allocated") {
+		if err := b.traceCat(); err != nil {
+			return fmt.Errorf("tracing a cat: %w", err)
 		}
 	}
 	b.print()

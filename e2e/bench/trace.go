@@ -49,6 +49,23 @@ func (b *bench) traceChanges(vg string, lvs int) error {
 	return b.traceOne(vg, lvs, "rmdir", traced, "an rmdir and an lvremove by hand", seen, since)
 }
 
+// traceCat traces one cat of allocated as the bench times it, 1.1 s after
+// the last request (the kernel's one-second attributes of the file, and
+// the model's age, past), with snapfs restarted with -debug; a first cat
+// reads the model.
+func (b *bench) traceCat() error {
+	b.stopSnapfs()
+	if err := b.startSnapfs(vgName, "-debug"); err != nil {
+		return err
+	}
+	file := filepath.Join(b.mnt, vgName, "o0001", "s0001", "allocated")
+	if err := sh("cat", file); err != nil {
+		return err
+	}
+	time.Sleep(1100 * time.Millisecond)
+	return b.traceOne(vgName, b.lvs, "cat", file, "1.1 s without a request", logSize(b.logPath), time.Now())
+}
+
 // traceOne runs cmd on dir, as traceChanges traces it, and adds the trace
 // to b.traces: what snapfs logged from since (at log offset seen, the
 // start of the change by hand) on.
