@@ -48,8 +48,9 @@ func (refusals) Setattr(context.Context, gofs.FileHandle, *fuse.SetAttrIn, *fuse
 }
 
 // dirTimeout is how long the kernel may cache what invalidate does not
-// keep true: the entries of image, ctl and files/, and the xen/ tree.
-// Status files' attributes have their own (infoAttrTimeout).
+// keep true: the entries of events, metrics, image, ctl and files/, and
+// the xen/ tree (the mount's default entry timeout). Status files'
+// attributes have their own (infoAttrTimeout).
 const dirTimeout = time.Second
 
 // treeTimeout is how long the kernel may cache the tree that the model
@@ -63,10 +64,10 @@ const dirTimeout = time.Second
 // open, two reads). What keeps the cache true is invalidate: each new
 // model is compared with the last, and the kernel is told of every name
 // gone or moved and of every directory whose link count changed. The
-// guard's tick reads the change stamp every second (keepFresh when the
-// guard's interval is longer), so a change made by hand reaches the model,
-// and with it the kernel, within two seconds plus one report. A new name
-// needs no notice: a failed lookup is not cached (no NegativeTimeout).
+// change stamp is read every second (state.Store.KeepFresh, which serve
+// runs), so a change made by hand reaches the model, and with it the
+// kernel, within two seconds plus one report. A new name needs no notice:
+// a failed lookup is not cached (no NegativeTimeout).
 const treeTimeout = time.Hour
 
 // treeEntry sets treeTimeout for the entry and attributes of a VG or LV
